@@ -1,0 +1,1 @@
+"""egp_core: plain-Python access to EGP completions. Never imports Streamlit."""

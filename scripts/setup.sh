@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Sets up everything the app needs: a virtual environment in .venv with the
+# Python packages. With `--dev`, also what the tests need: the test packages and
+# Debian's chromium (for the browser tests). Safe to run again; fast when done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null || PY=python3
+
+if [ "${1:-}" = "--dev" ]; then
+  if ! command -v chromium >/dev/null; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  fi
+  REQ=requirements-dev.txt
+else
+  REQ=requirements.txt
+fi
+
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+stamp=.venv/.installed-$(sha1sum requirements.txt "$REQ" | sha1sum | cut -c1-12)
+if [ ! -f "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  # llama-cpp-python builds from source (about 5 minutes once; pip caches the wheel).
+  .venv/bin/python -m pip install -q -r "$REQ"
+  touch "$stamp"
+fi

@@ -1,0 +1,6 @@
+"""Shared fixtures live in tests/plugins/, one module per kind of real server."""
+
+pytest_plugins = [
+    "tests.plugins.fake_egp",
+    "tests.plugins.local_model",
+]

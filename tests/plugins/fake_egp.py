@@ -1,0 +1,1 @@
+"""Fixture: the fake EGP server (see tests/fake_egp.py)."""

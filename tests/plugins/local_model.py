@@ -1,0 +1,1 @@
+"""Fixture: the real embedded local server with the bundled model."""
