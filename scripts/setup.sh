@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything the app needs: a virtual environment in .venv with the
 # Python packages. With `--dev`, also what the tests need: the test packages and
-# Debian's chromium (for the browser tests). Safe to run again; fast when done.
+# Debian's chromium (browser tests) and postgresql (store tests on a real
+# PostgreSQL server). Safe to run again; fast when done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,10 +10,13 @@ PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
 
 if [ "${1:-}" = "--dev" ]; then
-  if ! command -v chromium >/dev/null; then
+  missing=""
+  command -v chromium >/dev/null || missing="$missing chromium"
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
+  if [ -n "$missing" ]; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
   fi
   REQ=requirements-dev.txt
 else

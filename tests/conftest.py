@@ -3,4 +3,5 @@
 pytest_plugins = [
     "tests.plugins.fake_egp",
     "tests.plugins.local_model",
+    "tests.plugins.postgres",
 ]

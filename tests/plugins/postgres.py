@@ -1,0 +1,1 @@
+"""Fixture: a throwaway PostgreSQL server (Debian's postgresql package)."""
