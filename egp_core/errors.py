@@ -7,6 +7,8 @@ excerpt, URL without secrets) for an expander below it.
 
 from __future__ import annotations
 
+import json
+
 
 class EGPError(Exception):
     """Base class. `retryable` says whether the retry policy may try again."""
@@ -121,3 +123,29 @@ class RequestTooLarge(EGPError):
     """The prompt does not fit the model's context (detected before sending)."""
 
     user_message = "The message is too long for this model. Shorten it or start a new chat."
+
+
+def error_to_dict(error: EGPError) -> dict[str, str]:
+    """What is saved with a failed message: kind, the person's message, the detail."""
+    return {"kind": error.kind, "message": error.user_message, "detail": error.detail}
+
+
+def error_from_dict(data: dict | str | None) -> EGPError | None:
+    """Rebuild a saved error (an unknown kind becomes the base class)."""
+    if not data:
+        return None
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            return EGPError(data)
+        if not isinstance(data, dict):
+            return EGPError(str(data))
+    classes = {cls.__name__: cls for cls in EGPError.__subclasses__()}
+    classes["EGPError"] = EGPError
+    cls = classes.get(str(data.get("kind")), EGPError)
+    error = cls.__new__(cls)
+    EGPError.__init__(error, data.get("message") or None, detail=data.get("detail"))
+    error.retry_after = None
+    error.messages = []
+    return error

@@ -1,0 +1,228 @@
+"""One answer generated in a background thread: stream -> live buffer -> store.
+
+The page never holds the HTTP stream itself. A `Generation` owns it in a worker
+thread, so the answer carries on (and keeps being saved) when the page reruns,
+is refreshed, or is opened in a second tab; the page only *watches* it. Stop is
+`cancel()`: it closes the socket (the server sees the disconnect and stops)
+and the worker saves the partial answer as "stopped" in its `finally`.
+
+No Streamlit here: the same object is driven by tests and by the pages.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any, Protocol
+
+from egp_core.errors import EGPError, error_to_dict
+from egp_core.types import Completion, CompletionRequest, Metrics, TokenUsage
+
+SAVE_EVERY_SECONDS = 0.5
+"""How often the growing answer is written to the store (and the heartbeat)."""
+
+STATUSES = ("streaming", "complete", "stopped", "error")
+
+
+class StreamingClient(Protocol):
+    def stream(self, request: CompletionRequest) -> Any: ...
+
+
+class MessageSink(Protocol):
+    """Where the answer is saved: the store's `update_message`."""
+
+    def update_message(self, message_id: str, **fields: Any) -> None: ...
+
+
+def usage_dict(usage: TokenUsage | None) -> dict[str, int] | None:
+    return usage.model_dump() if usage is not None else None
+
+
+def metrics_dict(metrics: Metrics | None) -> dict[str, Any] | None:
+    return asdict(metrics) if metrics is not None else None
+
+
+class Generation:
+    """Streams one answer in a daemon thread; thread-safe to watch and cancel."""
+
+    def __init__(
+        self,
+        client: StreamingClient,
+        request: CompletionRequest,
+        *,
+        sink: MessageSink | None = None,
+        message_id: str | None = None,
+        on_finish: Callable[[Generation], None] | None = None,
+        save_every: float = SAVE_EVERY_SECONDS,
+    ) -> None:
+        self.client = client
+        self.request = request
+        self.sink = sink
+        self.message_id = message_id
+        self.on_finish = on_finish
+        self.save_every = save_every
+
+        self.status = "streaming"
+        self.text = ""
+        self.error: EGPError | None = None
+        self.completion: Completion | None = None
+        self.retry_notice: str | None = None
+        self.started_at = time.monotonic()
+        self.version = 0
+
+        self._cond = threading.Condition()
+        self._cancelled = threading.Event()
+        self._done = threading.Event()
+        self._stream: Any = None
+        self._thread = threading.Thread(target=self._run, name=f"generation-{message_id}", daemon=True)
+
+    # -- watching -------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def wait_for_change(self, since_version: int, timeout: float) -> int:
+        """Block until the text or status changes after `since_version` (or timeout)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self.version != since_version or self.done, timeout)
+            return self.version
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the answer is finished and saved. True when done."""
+        return self._done.wait(timeout)
+
+    # -- control --------------------------------------------------------
+    def start(self) -> Generation:
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        """Stop: close the HTTP stream now; the worker saves the partial answer."""
+        self._cancelled.set()
+        stream = self._stream
+        if stream is not None:
+            try:
+                stream.close()
+            except Exception:  # closing a socket that is already gone
+                pass
+        self._bump()
+
+    def note_retry(self, error: EGPError, delay: float) -> None:
+        """For the client's `on_retry`: tell the watcher why it waits."""
+        self.retry_notice = f"{error.user_message} Trying again in {delay:.0f} s."
+        self._bump()
+
+    # -- worker -----------------------------------------------------------
+    def _bump(self) -> None:
+        with self._cond:
+            self.version += 1
+            self._cond.notify_all()
+
+    def _save(self, **fields: Any) -> None:
+        if self.sink is None or self.message_id is None:
+            return
+        try:
+            self.sink.update_message(self.message_id, **fields)
+        except Exception:  # a store hiccup must not kill the answer; the final save retries
+            pass
+
+    def _run(self) -> None:
+        last_save = time.monotonic()
+        saved_text = ""
+        try:
+            if self._cancelled.is_set():
+                return
+            self._stream = self.client.stream(self.request)
+            if self._cancelled.is_set():  # Stop pressed while connecting
+                self._stream.close()
+                return
+            for chunk in self._stream:
+                if self._cancelled.is_set():
+                    break
+                self.text += chunk.text
+                self.retry_notice = None
+                self._bump()
+                now = time.monotonic()
+                if now - last_save >= self.save_every:
+                    self._save(text=self.text, status="streaming")
+                    saved_text, last_save = self.text, now
+        except EGPError as exc:
+            if not self._cancelled.is_set():
+                self.error = exc
+        except Exception as exc:  # never let a bug escape a thread silently
+            if not self._cancelled.is_set():
+                self.error = EGPError(
+                    "Something went wrong while receiving the answer. Try again.", body=repr(exc)
+                )
+        finally:
+            self._finish(saved_text)
+
+    def _finish(self, saved_text: str) -> None:
+        stream = self._stream
+        if stream is not None:
+            try:
+                stream.close()
+            except Exception:
+                pass
+            self.completion = stream.completion
+            # The stream's own text is authoritative (it may hold a last delta we did not consume).
+            if not self._cancelled.is_set() and stream.text:
+                self.text = stream.text
+        if self._cancelled.is_set():
+            self.status = "stopped"
+        elif self.error is not None:
+            self.status = "error"
+        else:
+            self.status = "complete"
+        completion = self.completion
+        fields: dict[str, Any] = {"text": self.text, "status": self.status}
+        if completion is not None:
+            fields["usage"] = usage_dict(completion.usage)
+            fields["metrics"] = metrics_dict(completion.metrics)
+            fields["finish_reason"] = "stopped" if self.status == "stopped" else completion.finish_reason
+        if self.error is not None:
+            fields["error"] = json.dumps(error_to_dict(self.error))
+        for _attempt in range(3):  # the final save matters most: retry a busy database
+            try:
+                if self.sink is not None and self.message_id is not None:
+                    self.sink.update_message(self.message_id, **fields)
+                break
+            except Exception:
+                time.sleep(0.2)
+        self._done.set()
+        self._bump()
+        if self.on_finish is not None:
+            try:
+                self.on_finish(self)
+            except Exception:
+                pass
+
+
+class Registry:
+    """The live generations of this process, by message id (one per app process)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: dict[str, Generation] = {}
+
+    def start(self, generation: Generation) -> Generation:
+        key = generation.message_id or str(id(generation))
+        with self._lock:
+            self._live = {k: g for k, g in self._live.items() if not g.done or time.monotonic() - g.started_at < 600}
+            self._live[key] = generation
+        return generation.start()
+
+    def get(self, message_id: str) -> Generation | None:
+        with self._lock:
+            return self._live.get(message_id)
+
+    def running(self) -> list[Generation]:
+        with self._lock:
+            return [g for g in self._live.values() if not g.done]
