@@ -1,0 +1,196 @@
+"""The request just sent, as code a person can copy and run.
+
+Three versions: Python with the official `scale-egp` SDK, Python with
+`requests` (reading the SSE stream by hand), and `curl` (with `jq` to print the
+answer). Each prints the model's answer. The API key never appears: every
+snippet reads it from the environment variable EGP_API_KEY. Prompts of any
+content are embedded safely (Python string literals, POSIX single quotes).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from typing import Any
+
+from egp_core.chat import transcript
+from egp_core.types import CompletionRequest
+
+KEY_ENV = "EGP_API_KEY"
+ACCOUNT_ENV = "EGP_ACCOUNT_ID"
+COMPLETIONS_PATH = "/v2/completions"
+CHAT_PATH = "/v4/chat-completions"
+SDK_PARAMETERS = ("temperature", "max_tokens", "stop_sequences")  # all that scale-egp's ModelParameters takes
+
+SNIPPET_NAMES = ("Python (scale-egp SDK)", "Python (requests)", "curl")
+
+
+def _is_chat(request: CompletionRequest) -> bool:
+    return request.messages is not None
+
+
+def default_path(request: CompletionRequest) -> str:
+    """/v4/chat-completions for a request with messages, else /v2/completions."""
+    return CHAT_PATH if _is_chat(request) else COMPLETIONS_PATH
+
+
+def _url(base_url: str, path: str) -> str:
+    return base_url.rstrip("/") + "/" + path.lstrip("/")
+
+
+def py_str(text: str) -> str:
+    """A Python string literal for `text` (double-quoted, readable non-ASCII)."""
+    literal = json.dumps(text, ensure_ascii=False)
+    try:
+        if ast.literal_eval(literal) == text:
+            literal.encode("utf-8")
+            return literal
+    except (ValueError, SyntaxError, UnicodeEncodeError):
+        pass
+    return ascii(text)
+
+
+def py_value(value: Any, indent: int = 0) -> str:
+    """A Python literal for JSON-like data, one key per line for dicts."""
+    pad = " " * indent
+    if isinstance(value, str):
+        return py_str(value)
+    if isinstance(value, bool) or value is None or isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        inner = "".join(f"{pad}    {py_str(str(k))}: {py_value(v, indent + 4)},\n" for k, v in value.items())
+        return "{\n" + inner + pad + "}"
+    if isinstance(value, (list, tuple)):
+        items = [py_value(v, indent + 4) for v in value]
+        one_line = "[" + ", ".join(items) + "]"
+        if len(one_line) <= 60 and "\n" not in one_line:
+            return one_line
+        return "[\n" + "".join(f"{pad}    {item},\n" for item in items) + pad + "]"
+    raise TypeError(f"cannot write {type(value).__name__} as a Python literal")
+
+
+def sh_quote(text: str) -> str:
+    """POSIX single quotes: everything literal, a ' written as '\\''."""
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def _body(request: CompletionRequest, stream: bool) -> dict[str, Any]:
+    return request.chat_body(stream) if _is_chat(request) else request.completions_body(stream)
+
+
+def python_sdk(base_url: str, request: CompletionRequest, *, stream: bool) -> str:
+    """Python with scale-egp's EGPClient and client.completions().create()/.stream() (/v2/completions)."""
+    params = request.parameters.to_wire()
+    sdk_params = {k: v for k, v in params.items() if k in SDK_PARAMETERS}
+    unsupported = [k for k in params if k not in SDK_PARAMETERS]
+    lines = [
+        "import os",
+        "",
+        "from scale_egp.sdk.client import EGPClient",
+    ]
+    if sdk_params:
+        lines.append("from scale_egp.sdk.types.completions import ModelParameters")
+    account = py_str(request.account_id) if request.account_id else f'os.environ.get("{ACCOUNT_ENV}")'
+    lines += [
+        "",
+        "client = EGPClient(",
+        f'    api_key=os.environ.get("{KEY_ENV}") or "none",  # your key (the built-in local model needs none)',
+        f"    endpoint_url={py_str(base_url)},",
+        f"    account_id={account},",
+        ")",
+    ]
+    if _is_chat(request):
+        lines += ["", "# scale-egp has no chat call: the conversation is sent as one transcript prompt."]
+        prompt = transcript([m for m in request.messages or []])
+    else:
+        prompt = request.prompt or ""
+    lines += ["", f"prompt = {py_str(prompt)}"]
+    if unsupported:
+        lines.append(f"# Not settable through scale-egp (the requests and curl versions send them): {', '.join(unsupported)}")
+    call_args = [f"    model={py_str(request.model)},", "    prompt=prompt,", "    account_id=client.account_id,"]
+    if sdk_params:
+        inner = "".join(f"        {k}={py_value(v, 8)},\n" for k, v in sdk_params.items())
+        call_args.append("    model_parameters=ModelParameters(\n" + inner + "    ),")
+    if stream:
+        lines += ["", "for chunk in client.completions().stream(", *call_args, "):"]
+        lines += ['    print(chunk.completion.text, end="", flush=True)', "print()"]
+    else:
+        lines += ["", "completion = client.completions().create(", *call_args, ")"]
+        lines += ["print(completion.completion.text)"]
+    return "\n".join(lines) + "\n"
+
+
+def python_requests(base_url: str, request: CompletionRequest, *, stream: bool, path: str | None = None) -> str:
+    """Python with `requests`; when streaming, reads the server-sent events line by line."""
+    url = _url(base_url, path or default_path(request))
+    text_expr = 'event["chat_completion"]["message"]["content"]' if _is_chat(request) else 'event["completion"]["text"]'
+    lines = [
+        "import json",
+        "import os",
+        "",
+        "import requests",
+        "",
+        f"url = {py_str(url)}",
+        f'headers = {{"x-api-key": os.environ.get("{KEY_ENV}", ""), "Content-Type": "application/json"}}',
+        f"body = {py_value(_body(request, stream))}",
+        "",
+    ]
+    if stream:
+        lines += [
+            "response = requests.post(url, headers=headers, json=body, stream=True, timeout=60)",
+            "if not response.ok:",
+            '    raise SystemExit(f"Error {response.status_code}: {response.text}")',
+            "event_name = None",
+            "for line in response.iter_lines():  # server-sent events: 'event: name', 'data: {json}', blank line",
+            '    if line.startswith(b"event: "):',
+            '        event_name = line[len(b"event: "):].decode()',
+            '    elif line.startswith(b"data: {"):',
+            '        event = json.loads(line[len(b"data: "):])',
+            '        if event_name == "error":',
+            '            raise SystemExit(f"Error: {event.get(\'detail\')}")',
+            '        if event_name in (None, "message"):',
+            f'            print({text_expr}, end="", flush=True)',
+            "    elif not line:",
+            "        event_name = None",
+            "print()",
+        ]
+    else:
+        lines += [
+            "response = requests.post(url, headers=headers, json=body, timeout=60)",
+            "if not response.ok:",
+            '    raise SystemExit(f"Error {response.status_code}: {response.text}")',
+            "event = response.json()",
+            f"print({text_expr})",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def curl(base_url: str, request: CompletionRequest, *, stream: bool, path: str | None = None) -> str:
+    """A POSIX shell command: curl sends the request, jq prints the answer."""
+    url = _url(base_url, path or default_path(request))
+    body = json.dumps(_body(request, stream), indent=2, ensure_ascii=False)
+    top, field = (".chat_completion", ".message.content") if _is_chat(request) else (".completion", ".text")
+    answer = f'if {top} then {top}{field} elif .detail then "Error: \\(.detail)" else empty end'
+    lines = [
+        f"curl -sS{' -N' if stream else ''} {sh_quote(url)} \\",
+        f'  -H "x-api-key: ${KEY_ENV}" \\',
+        "  -H 'Content-Type: application/json' \\",
+        f"  -d {sh_quote(body)} \\",
+    ]
+    if stream:
+        jq = f'select(startswith("data: {{")) | .[6:] | fromjson | {answer}'
+        lines += [f"  | jq -Rj --unbuffered {sh_quote(jq)}", "echo"]
+    else:
+        lines += [f"  | jq -r {sh_quote(answer)}"]
+    return "\n".join(lines) + "\n"
+
+
+def all_snippets(base_url: str, request: CompletionRequest, *, stream: bool) -> dict[str, str]:
+    """The three snippets, by display name."""
+    return {
+        SNIPPET_NAMES[0]: python_sdk(base_url, request, stream=stream),
+        SNIPPET_NAMES[1]: python_requests(base_url, request, stream=stream),
+        SNIPPET_NAMES[2]: curl(base_url, request, stream=stream),
+    }
