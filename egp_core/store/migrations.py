@@ -1,0 +1,133 @@
+"""Numbered migrations: migration N upgrades the schema from version N-1 to N.
+
+Each one defines the tables it creates itself (frozen copies), so later changes to
+schema.py never change what an old migration does. The version lives in the
+one-row table `schema_version`; version 0 means an empty database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from .errors import SchemaTooNew
+from .schema import UTCDateTime
+
+
+def _m1_conversations_and_messages(conn: Connection) -> None:
+    md = sa.MetaData()
+    sa.Table(
+        "conversations", md,
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("owner", sa.String(320), nullable=False),
+        sa.Column("title", sa.Text, nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("updated_at", UTCDateTime, nullable=False),
+        sa.Column("settings", sa.JSON, nullable=False),
+        sa.Index("ix_conversations_owner_updated", "owner", "updated_at"),
+    )
+    sa.Table(
+        "messages", md,
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("conversation_id", sa.String(32), sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+                  nullable=False),
+        sa.Column("seq", sa.Integer, nullable=False),
+        sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("text", sa.Text, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("model", sa.Text),
+        sa.Column("parameters", sa.JSON),
+        sa.Column("usage", sa.JSON),
+        sa.Column("metrics", sa.JSON),
+        sa.Column("error", sa.Text),
+        sa.Column("finish_reason", sa.String(64)),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("updated_at", UTCDateTime, nullable=False),
+        sa.UniqueConstraint("conversation_id", "seq", name="uq_messages_conversation_seq"),
+        sa.Index("ix_messages_status_updated", "status", "updated_at"),
+    )
+    md.create_all(conn)
+
+
+def _m2_shares(conn: Connection) -> None:
+    md = sa.MetaData()
+    sa.Table("conversations", md, sa.Column("id", sa.String(32), primary_key=True))
+    sa.Table(
+        "shares", md,
+        sa.Column("token", sa.String(64), primary_key=True),
+        sa.Column("conversation_id", sa.String(32), sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+                  nullable=False, unique=True),
+        sa.Column("owner", sa.String(320), nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+    )
+    md.tables["shares"].create(conn)
+
+
+def _m3_kind_and_pane(conn: Connection) -> None:
+    """Conversation kinds (chat, compare, ...) and the pane of a side-by-side answer."""
+    conn.exec_driver_sql("ALTER TABLE conversations ADD COLUMN kind VARCHAR(32) DEFAULT 'chat' NOT NULL")
+    conn.exec_driver_sql("ALTER TABLE messages ADD COLUMN pane INTEGER")
+
+
+def _m4_votes_and_prices(conn: Connection) -> None:
+    md = sa.MetaData()
+    sa.Table(
+        "votes", md,
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("conversation_id", sa.String(32), nullable=True),
+        sa.Column("owner", sa.String(320), nullable=False),
+        sa.Column("winner_model", sa.Text, nullable=False),
+        sa.Column("models", sa.JSON, nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+    )
+    sa.Table(
+        "prices", md,
+        sa.Column("model", sa.Text, primary_key=True),
+        sa.Column("prompt_per_1k", sa.Float, nullable=False),
+        sa.Column("completion_per_1k", sa.Float, nullable=False),
+        sa.Column("updated_at", UTCDateTime, nullable=False),
+    )
+    md.create_all(conn)
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
+    (1, "conversations and messages", _m1_conversations_and_messages),
+    (2, "share links", _m2_shares),
+    (3, "conversation kind, message pane", _m3_kind_and_pane),
+    (4, "votes and prices", _m4_votes_and_prices),
+]
+LATEST = MIGRATIONS[-1][0]
+
+_PG_LOCK_ID = 727_593_701  # any constant: serialises migrations of replicas starting together
+
+
+def current_version(conn: Connection) -> int:
+    """The schema version of the database (0 when it has no schema yet)."""
+    if not sa.inspect(conn).has_table("schema_version"):
+        return 0
+    value = conn.exec_driver_sql("SELECT MAX(version) FROM schema_version").scalar()
+    return int(value or 0)
+
+
+def migrate(engine: Engine, target: int | None = None) -> int:
+    """Upgrade to `target` (default: the latest) in one transaction; returns the new version."""
+    target = LATEST if target is None else target
+    with engine.execution_options(sqlite_immediate=True).begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_ID})")
+        version = current_version(conn)
+        if version > LATEST:
+            raise SchemaTooNew(detail=f"database schema version {version}, this app knows up to {LATEST}")
+        if version >= target:
+            return version
+        if not sa.inspect(conn).has_table("schema_version"):
+            conn.exec_driver_sql("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            conn.exec_driver_sql("INSERT INTO schema_version (version) VALUES (0)")
+        for number, _name, upgrade in MIGRATIONS:
+            if version < number <= target:
+                upgrade(conn)
+                conn.execute(sa.text("UPDATE schema_version SET version = :v"), {"v": number})
+                version = number
+        return version

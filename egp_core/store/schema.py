@@ -1,0 +1,107 @@
+"""The current schema, as SQLAlchemy Core tables used by the queries.
+
+Migrations (migrations.py) create and upgrade it; this file only describes the
+result of the latest one. Keep both in step.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored in UTC and always read back as a timezone-aware UTC datetime."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):  # noqa: ANN001
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect):  # noqa: ANN001
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version", metadata,
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+conversations = sa.Table(
+    "conversations", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("owner", sa.String(320), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("settings", sa.JSON, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False, server_default="chat"),
+)
+
+messages = sa.Table(
+    "messages", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("conversation_id", sa.String(32), sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("model", sa.Text),
+    sa.Column("parameters", sa.JSON),
+    sa.Column("usage", sa.JSON),
+    sa.Column("metrics", sa.JSON),
+    sa.Column("error", sa.Text),
+    sa.Column("finish_reason", sa.String(64)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("pane", sa.Integer),
+    sa.UniqueConstraint("conversation_id", "seq", name="uq_messages_conversation_seq"),
+)
+
+shares = sa.Table(
+    "shares", metadata,
+    sa.Column("token", sa.String(64), primary_key=True),
+    sa.Column("conversation_id", sa.String(32), sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+              nullable=False, unique=True),
+    sa.Column("owner", sa.String(320), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+votes = sa.Table(
+    "votes", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("conversation_id", sa.String(32), nullable=True),
+    sa.Column("owner", sa.String(320), nullable=False),
+    sa.Column("winner_model", sa.Text, nullable=False),
+    sa.Column("models", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+prices = sa.Table(
+    "prices", metadata,
+    sa.Column("model", sa.Text, primary_key=True),
+    sa.Column("prompt_per_1k", sa.Float, nullable=False),
+    sa.Column("completion_per_1k", sa.Float, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
