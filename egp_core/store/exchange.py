@@ -1,0 +1,240 @@
+"""Export conversations (Markdown, JSON) and import our own JSON exports.
+
+JSON format, version 1:
+    {"format": "egp-playground", "version": 1, "exported_at": "<ISO time>",
+     "conversations": [{"title", "kind", "created_at", "updated_at", "settings",
+                        "messages": [{"role", "text", "status", "model", "parameters", "usage",
+                                      "metrics", "error", "finish_reason", "pane",
+                                      "created_at", "updated_at"}]}]}
+An import is validated completely before anything is written, then inserted in one
+transaction with new ids: a refused file changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from . import schema as s
+from .errors import ImportFailed, NotFound
+from .store import Conversation, Message, Store, _title, clean_dict, new_id
+
+FORMAT = "egp-playground"
+VERSION = 1
+MAX_IMPORT_BYTES = 20 * 1024 * 1024
+MAX_MESSAGES = 200_000
+
+_ROLE_NAMES = {"system": "System", "user": "You", "assistant": "Assistant"}
+
+
+# ----- export --------------------------------------------------------------------------------------
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def _message_dict(m: Message) -> dict[str, Any]:
+    return {
+        "role": m.role, "text": m.text, "status": m.status, "model": m.model,
+        "parameters": m.parameters, "usage": m.usage, "metrics": m.metrics, "error": m.error,
+        "finish_reason": m.finish_reason, "pane": m.pane,
+        "created_at": _iso(m.created_at), "updated_at": _iso(m.updated_at),
+    }
+
+
+def _conversation_dict(store: Store, conv: Conversation) -> dict[str, Any]:
+    return {
+        "id": conv.id, "title": conv.title, "kind": conv.kind,
+        "created_at": _iso(conv.created_at), "updated_at": _iso(conv.updated_at),
+        "settings": clean_dict(conv.settings) or {},
+        "messages": [_message_dict(m) for m in store.messages(conv.id)],
+    }
+
+
+def _envelope(conversations: list[dict[str, Any]]) -> str:
+    doc = {"format": FORMAT, "version": VERSION, "exported_at": _iso(datetime.now(UTC)),
+           "conversations": conversations}
+    return json.dumps(doc, ensure_ascii=False, indent=2)
+
+
+def _get(store: Store, conversation_id: str, owner: str | None) -> Conversation:
+    conv = store.get_conversation(conversation_id, owner=owner)
+    if conv is None:
+        raise NotFound(detail=f"conversation {conversation_id}")
+    return conv
+
+
+def export_conversation_json(store: Store, id: str, owner: str | None = None) -> str:  # noqa: A002
+    """One conversation in the JSON export format (importable)."""
+    return _envelope([_conversation_dict(store, _get(store, id, owner))])
+
+
+def export_all_json(store: Store, owner: str) -> str:
+    """All of the owner's conversations in the JSON export format, newest first."""
+    convs = store.list_conversations(owner, limit=10**9)
+    return _envelope([_conversation_dict(store, c) for c in convs])
+
+
+def export_conversation_markdown(store: Store, id: str, owner: str | None = None) -> str:  # noqa: A002
+    """One conversation as readable Markdown."""
+    conv = _get(store, id, owner)
+    lines = [f"# {conv.title}", "", f"_Exported from EGP Playground · started {conv.created_at:%Y-%m-%d %H:%M} UTC_"]
+    model = conv.settings.get("model") if isinstance(conv.settings, dict) else None
+    if model:
+        lines.append(f"_Model: {model}_")
+    for m in store.messages(conv.id):
+        heading = _ROLE_NAMES.get(m.role, m.role.title())
+        if m.role == "assistant" and m.model:
+            heading += f" ({m.model})"
+        if m.pane is not None:
+            heading += f" · pane {m.pane + 1}"
+        lines += ["", f"## {heading}", "", m.text if m.text else "_(no text)_"]
+        notes = []
+        if m.status == "stopped":
+            notes.append("stopped before the end")
+        elif m.status == "interrupted":
+            notes.append("interrupted: the app stopped while this answer was being written")
+        elif m.status == "streaming":
+            notes.append("still being written when exported")
+        if m.error:
+            notes.append(f"error: {m.error}")
+        usage = m.usage or {}
+        if usage.get("total") is not None:
+            notes.append(f"{usage.get('prompt') or 0} prompt + {usage.get('completion') or 0} completion tokens")
+        if notes:
+            lines += ["", "> " + "; ".join(notes)]
+    return "\n".join(lines) + "\n"
+
+
+# ----- import --------------------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+class _MessageIn(_Strict):
+    role: Literal["system", "user", "assistant"]
+    text: str = Field(max_length=5_000_000)
+    status: Literal["complete", "streaming", "stopped", "error", "interrupted"] = "complete"
+    model: str | None = None
+    parameters: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = None
+    error: str | None = None
+    finish_reason: str | None = None
+    pane: int | None = Field(default=None, ge=0, le=64)
+    created_at: datetime | None = Field(default=None, strict=False)
+    updated_at: datetime | None = Field(default=None, strict=False)
+
+
+class _ConversationIn(_Strict):
+    title: str = Field(max_length=10_000)
+    kind: str = Field(default="chat", min_length=1, max_length=32)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime | None = Field(default=None, strict=False)
+    updated_at: datetime | None = Field(default=None, strict=False)
+    messages: list[_MessageIn]
+
+
+class _ExportIn(_Strict):
+    format: Literal["egp-playground"]
+    version: Literal[1]
+    conversations: list[_ConversationIn]
+
+
+def _describe_foreign(doc: Any) -> str | None:
+    """A sentence naming a known foreign format, or None."""
+    items = doc if isinstance(doc, list) else [doc]
+    first = items[0] if items and isinstance(items[0], dict) else {}
+    if "mapping" in first and ("current_node" in first or "create_time" in first):
+        return "This looks like a ChatGPT export."
+    if "chat_messages" in first or ("uuid" in first and "name" in first):
+        return "This looks like a Claude export."
+    return None
+
+
+def _fail(message: str, detail: str = "") -> ImportFailed:
+    return ImportFailed(message + " Nothing was imported.", detail=detail)
+
+
+def _parse(data: bytes | str) -> _ExportIn:
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    if len(raw) > MAX_IMPORT_BYTES:
+        raise _fail(f"The file is too large ({len(raw) / 1e6:.1f} MB); the limit is "
+                    f"{MAX_IMPORT_BYTES // (1024 * 1024)} MB. Export fewer conversations at a time.",
+                    f"{len(raw)} bytes")
+    if not raw.strip():
+        raise _fail("The file is empty.")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _fail("This is not a text file. Choose a JSON file exported from EGP Playground.", str(exc)) from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.pos >= len(text.rstrip()):
+            raise _fail("The file is cut off: it ends in the middle. Download the export again.",
+                        str(exc)) from None
+        raise _fail("The file is not valid JSON. Choose a JSON file exported from EGP Playground.",
+                    str(exc)) from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        foreign = _describe_foreign(doc)
+        lead = foreign + " " if foreign else "This file was not exported from EGP Playground. "
+        raise _fail(lead + "Only files made with Export in EGP Playground can be imported.",
+                    f"top-level {type(doc).__name__}, format={doc.get('format') if isinstance(doc, dict) else None!r}")
+    version = doc.get("version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > VERSION:
+        raise _fail("The file was made by a newer version of EGP Playground. Update the app to import it.",
+                    f"version {version}")
+    try:
+        parsed = _ExportIn.model_validate(doc)
+    except ValidationError as exc:
+        errors = exc.errors()
+        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5])
+        raise _fail("The file has the right format but some of its content is damaged or of the wrong type.",
+                    detail) from None
+    if sum(len(c.messages) for c in parsed.conversations) > MAX_MESSAGES:
+        raise _fail(f"The file holds more than {MAX_MESSAGES} messages. Export fewer conversations at a time.")
+    return parsed
+
+
+def import_json(store: Store, data: bytes | str, owner: str) -> int:
+    """Import an EGP Playground JSON export for `owner` with new ids; returns how many conversations.
+
+    Raises ImportFailed (with a sentence for the person) and writes nothing when the
+    file is malformed, cut off, too large, foreign, or holds values of the wrong type.
+    """
+    parsed = _parse(data)
+    now = s.utcnow()
+    conv_rows: list[dict[str, Any]] = []
+    msg_rows: list[dict[str, Any]] = []
+    for conv in parsed.conversations:
+        cid = new_id()
+        created = conv.created_at or now
+        conv_rows.append({
+            "id": cid, "owner": owner, "title": _title(conv.title), "kind": conv.kind,
+            "settings": clean_dict(conv.settings) or {}, "created_at": created,
+            "updated_at": conv.updated_at or created,
+        })
+        for seq, m in enumerate(conv.messages, start=1):
+            m_created = m.created_at or created
+            msg_rows.append({
+                "id": new_id(), "conversation_id": cid, "seq": seq, "role": m.role, "text": m.text,
+                # Nothing is generating an imported answer any more.
+                "status": "interrupted" if m.status == "streaming" else m.status,
+                "model": m.model, "parameters": clean_dict(m.parameters), "usage": clean_dict(m.usage),
+                "metrics": clean_dict(m.metrics), "error": m.error, "finish_reason": m.finish_reason,
+                "pane": m.pane, "created_at": m_created, "updated_at": m.updated_at or m_created,
+            })
+    with store._write() as conn:
+        if conv_rows:
+            conn.execute(sa.insert(s.conversations), conv_rows)
+        for start in range(0, len(msg_rows), 1000):
+            conn.execute(sa.insert(s.messages), msg_rows[start:start + 1000])
+    return len(conv_rows)

@@ -1,0 +1,74 @@
+"""Rows for the usage dashboard: one per assistant message, with tokens, speed and cost."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import schema as s
+from .store import Store
+
+COLUMNS = ("day", "created_at", "conversation_id", "conversation_title", "message_id", "model", "status",
+           "prompt_tokens", "completion_tokens", "total_tokens", "time_to_first_token", "tokens_per_second",
+           "total_time", "cost")
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, (int, float)):
+        return int(value)
+    return 0
+
+
+def _float(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def cost(prompt_tokens: int, completion_tokens: int, price: tuple[float, float] | None) -> float:
+    """USD for the tokens at `price` (per 1,000 prompt, per 1,000 completion tokens); 0 when unknown."""
+    if not price:
+        return 0.0
+    return prompt_tokens / 1000 * price[0] + completion_tokens / 1000 * price[1]
+
+
+def usage_rows(store: Store, owner: str, start: date | None = None, end: date | None = None,
+               prices: dict[str, tuple[float, float]] | None = None) -> list[dict[str, Any]]:
+    """One dict per assistant message of `owner` created from `start` to `end` (UTC days, inclusive).
+
+    Keys: COLUMNS. Tokens are 0 when unknown; time_to_first_token, tokens_per_second and
+    total_time are None when unknown. `prices` defaults to the stored prices.
+    """
+    if prices is None:
+        prices = store.get_prices()
+    c, m = s.conversations.c, s.messages.c
+    q = (sa.select(m.id, m.conversation_id, c.title, m.model, m.status, m.usage, m.metrics, m.created_at)
+         .join(s.conversations, c.id == m.conversation_id)
+         .where(c.owner == owner, m.role == "assistant")
+         .order_by(m.created_at, m.conversation_id, m.seq))
+    if start is not None:
+        q = q.where(m.created_at >= datetime.combine(start, time.min, tzinfo=UTC))
+    if end is not None:
+        q = q.where(m.created_at < datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC))
+    rows = []
+    with store.engine.connect() as conn:
+        result = conn.execute(q).all()
+    for mid, cid, title, model, status, usage, metrics, created in result:
+        usage = usage if isinstance(usage, dict) else {}
+        metrics = metrics if isinstance(metrics, dict) else {}
+        prompt, completion = _int(usage.get("prompt")), _int(usage.get("completion"))
+        total = _int(usage.get("total")) or prompt + completion
+        rows.append({
+            "day": created.date(), "created_at": created, "conversation_id": cid, "conversation_title": title,
+            "message_id": mid, "model": model or "", "status": status,
+            "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total,
+            "time_to_first_token": _float(metrics.get("time_to_first_token")),
+            "tokens_per_second": _float(metrics.get("tokens_per_second")),
+            "total_time": _float(metrics.get("total_time")),
+            "cost": cost(prompt, completion, prices.get(model or "")),
+        })
+    return rows

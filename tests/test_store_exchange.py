@@ -1,0 +1,213 @@
+"""Export (Markdown, JSON) and import: round trips, and refused files that write nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from egp_core.store import (
+    MAX_IMPORT_BYTES,
+    ImportFailed,
+    NotFound,
+    Store,
+    export_all_json,
+    export_conversation_json,
+    export_conversation_markdown,
+    import_json,
+    open_store,
+)
+from tests.test_store import SECRET, dump_database
+
+
+@pytest.fixture
+def store(db_url: str):
+    st = open_store(db_url)
+    yield st
+    st.close()
+
+
+def _fill(store: Store, owner: str = "alice") -> list[str]:
+    a = store.create_conversation(owner, "Pasta ✓ — «quotes» \"and\" # hashes", {"model": "m1", "temperature": 0.3})
+    store.add_message(a, "system", "Be brief.")
+    store.add_message(a, "user", "How long to boil spaghetti?\n\nWith `code` and 日本語.")
+    store.add_message(a, "assistant", "About 9 minutes.", model="m1", parameters={"max_tokens": 32},
+                      usage={"prompt": 12, "completion": 5, "total": 17},
+                      metrics={"time_to_first_token": 0.2, "total_time": 0.9, "tokens_per_second": 5.5},
+                      finish_reason="stop")
+    store.add_message(a, "user", "And rice?")
+    store.add_message(a, "assistant", "About", status="stopped", model="m1")
+    b = store.create_conversation(owner, "Compare", kind="compare")
+    store.add_message(b, "user", "Say hi")
+    store.add_message(b, "assistant", "hi", model="m1", pane=0)
+    store.add_message(b, "assistant", "", model="m2", pane=1, status="error", error="The server failed.")
+    store.add_message(b, "assistant", "Hel", model="m3", pane=2, status="interrupted")
+    return [a, b]
+
+
+def _comparable(store: Store, conversation_id: str) -> tuple:
+    conv = store.get_conversation(conversation_id)
+    msgs = tuple((m.seq, m.role, m.text, m.status, m.model, m.parameters, m.usage, m.metrics, m.error,
+                  m.finish_reason, m.pane, m.created_at) for m in store.messages(conversation_id))
+    return (conv.title, conv.kind, conv.settings, conv.created_at, conv.updated_at, msgs)
+
+
+def test_export_all_and_import_round_trip(store: Store, tmp_path) -> None:
+    ids = _fill(store)
+    store.create_conversation("bob", "Bob's own")
+    exported = export_all_json(store, "alice")
+    doc = json.loads(exported)
+    assert (doc["format"], doc["version"]) == ("egp-playground", 1)
+    assert [c["title"] for c in doc["conversations"]] == ["Compare", store.get_conversation(ids[0]).title]
+    assert "owner" not in exported and "Bob's own" not in exported
+
+    # Into another owner of the same store: new ids, same content.
+    assert import_json(store, exported, "carol") == 2
+    carol = store.list_conversations("carol")
+    assert {c.id for c in carol}.isdisjoint(ids)
+    originals = sorted(_comparable(store, i) for i in ids)
+    copies = sorted(_comparable(store, c.id) for c in carol)
+    assert copies == originals
+    assert len(store.list_conversations("alice")) == 2
+
+    # Into a fresh database (bytes in, as from an upload).
+    other = open_store(f"sqlite:///{tmp_path / 'other.db'}")
+    try:
+        assert import_json(other, exported.encode("utf-8"), "alice") == 2
+        assert sorted(_comparable(other, c.id) for c in other.list_conversations("alice")) == originals
+        # Imported copies are searchable like any other conversation.
+        assert len(other.list_conversations("alice", "spaghetti")) == 1
+    finally:
+        other.close()
+
+
+def test_export_one_conversation_json_is_importable(store: Store) -> None:
+    a, b = _fill(store)
+    exported = export_conversation_json(store, b)
+    assert [c["title"] for c in json.loads(exported)["conversations"]] == ["Compare"]
+    assert import_json(store, exported, "alice") == 1
+    titles = [c.title for c in store.list_conversations("alice")]
+    assert titles.count("Compare") == 2
+    with pytest.raises(NotFound):
+        export_conversation_json(store, "missing")
+    with pytest.raises(NotFound):
+        export_conversation_json(store, a, owner="bob")
+
+
+def test_import_turns_streaming_into_interrupted(store: Store) -> None:
+    cid = store.create_conversation("alice")
+    store.add_message(cid, "assistant", "half", status="streaming")
+    exported = export_conversation_json(store, cid)
+    store.delete_conversation(cid, "alice")
+    assert import_json(store, exported, "alice") == 1
+    (conv,) = store.list_conversations("alice")
+    assert [m.status for m in store.messages(conv.id)] == ["interrupted"]
+
+
+def test_markdown_export(store: Store) -> None:
+    a, b = _fill(store)
+    md = export_conversation_markdown(store, a)
+    assert md.startswith("# Pasta ✓")
+    assert "## You\n\nHow long to boil spaghetti?\n\nWith `code` and 日本語." in md
+    assert "## Assistant (m1)\n\nAbout 9 minutes." in md
+    assert "12 prompt + 5 completion tokens" in md
+    assert "stopped before the end" in md
+    assert md.index("Be brief.") < md.index("How long") < md.index("And rice?")
+    md_b = export_conversation_markdown(store, b)
+    assert "## Assistant (m2) · pane 2" in md_b
+    assert "error: The server failed." in md_b
+    assert "interrupted" in md_b
+    with pytest.raises(NotFound):
+        export_conversation_markdown(store, a, owner="bob")
+
+
+def test_exports_and_imports_contain_no_api_key(store: Store) -> None:
+    cid = store.create_conversation("alice", "Keys", {"model": "m1", "api_key": SECRET,
+                                                      "connection": {"egp_api_key": SECRET, "url": "http://x"}})
+    store.add_message(cid, "assistant", "ok", parameters={"max_tokens": 4, "api_key": SECRET})
+    for text in (export_all_json(store, "alice"), export_conversation_json(store, cid),
+                 export_conversation_markdown(store, cid)):
+        assert SECRET not in text
+    # A hand-made file carrying keys: imported without them.
+    doc = {"format": "egp-playground", "version": 1, "conversations": [{
+        "title": "From a file", "settings": {"model": "m", "apiKey": SECRET, "headers": {"Authorization": SECRET}},
+        "messages": [{"role": "user", "text": "hi", "parameters": {"secret_token": SECRET, "max_tokens": 3}}]}]}
+    assert import_json(store, json.dumps(doc), "alice") == 1
+    imported = store.list_conversations("alice", "from a file")[0]
+    assert imported.settings == {"model": "m", "headers": {}}
+    assert store.messages(imported.id)[0].parameters == {"max_tokens": 3}
+    assert SECRET not in dump_database(store)
+
+
+def _good_export(store: Store) -> str:
+    _fill(store, owner="source")
+    return export_all_json(store, "source")
+
+
+CHATGPT_EXPORT = json.dumps([{
+    "title": "Chat", "create_time": 1700000000.0, "update_time": 1700000001.0, "current_node": "b",
+    "mapping": {"a": {"id": "a", "message": {"author": {"role": "user"}, "content": {"parts": ["hi"]}},
+                      "parent": None, "children": ["b"]}},
+}])
+
+
+def _bad_files(good: str) -> dict[str, tuple[bytes | str, str]]:
+    doc = json.loads(good)
+    wrong_text = json.loads(good)
+    wrong_text["conversations"][1]["messages"][0]["text"] = 42  # the first conversation is fine
+    wrong_role = json.loads(good)
+    wrong_role["conversations"][0]["messages"][0]["role"] = "robot"
+    not_list = json.loads(good)
+    not_list["conversations"][0]["messages"] = {"0": "hi"}
+    no_title = json.loads(good)
+    del no_title["conversations"][0]["title"]
+    newer = dict(doc, version=2)
+    huge = ('{"format": "egp-playground", "version": 1, "conversations": [{"title": "big", "messages": '
+            '[{"role": "user", "text": "' + "a" * (MAX_IMPORT_BYTES + 10) + '"}]}]}')
+    return {
+        "malformed": ("{this is not json", "not valid JSON"),
+        "truncated": (good[: len(good) // 2], "cut off"),
+        "truncated at a boundary": (good[: good.index('"messages"')], "cut off"),
+        "empty": (b"", "empty"),
+        "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "not a text file"),
+        "huge": (huge, "too large"),
+        "chatgpt": (CHATGPT_EXPORT, "ChatGPT"),
+        "other json": (json.dumps({"hello": "world"}), "not exported from EGP Playground"),
+        "json list": (json.dumps([1, 2, 3]), "not exported from EGP Playground"),
+        "newer version": (json.dumps(newer), "newer version"),
+        "wrong text type": (json.dumps(wrong_text), "wrong type"),
+        "wrong role": (json.dumps(wrong_role), "wrong type"),
+        "messages not a list": (json.dumps(not_list), "wrong type"),
+        "missing title": (json.dumps(no_title), "wrong type"),
+        "string version": (json.dumps(dict(doc, version="1")), "wrong type"),
+    }
+
+
+BAD_CASES = [
+    "malformed", "truncated", "truncated at a boundary", "empty", "binary", "huge", "chatgpt", "other json",
+    "json list", "newer version", "wrong text type", "wrong role", "messages not a list", "missing title",
+    "string version",
+]
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_refused_imports_write_nothing(store: Store, case: str) -> None:
+    good = _good_export(store)
+    data, expected = _bad_files(good)[case]
+    before = dump_database(store)
+    with pytest.raises(ImportFailed) as info:
+        import_json(store, data, "alice")
+    message = info.value.user_message
+    assert expected.lower() in message.lower(), message
+    assert "Nothing was imported" in message
+    assert dump_database(store) == before
+    assert store.list_conversations("alice") == []
+    # The same store still imports a good file afterwards.
+    assert import_json(store, good, "alice") == 2
+
+
+def test_every_bad_file_is_tested() -> None:
+    minimal = json.dumps({"format": "egp-playground", "version": 1, "conversations": [
+        {"title": "a", "messages": [{"role": "user", "text": "x"}]},
+        {"title": "b", "messages": [{"role": "user", "text": "y"}]}]})
+    assert set(_bad_files(minimal)) == set(BAD_CASES)
