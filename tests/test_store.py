@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from egp_core.store import NotFound, Store, open_store
 from egp_core.store import schema as s
+from egp_core.store.redact import is_secret_key
 
 
 @pytest.fixture
@@ -85,7 +86,7 @@ def test_messages_in_order_with_all_fields(store: Store) -> None:
     assert (a.text, a.status, a.model, a.pane, a.finish_reason) == ("answer", "complete", "m1", 1, "stop")
     assert a.parameters == {"temperature": 0.5, "max_tokens": 20}
     assert a.usage == {"prompt": 3, "completion": 4, "total": 7}
-    assert a.metrics["tokens_per_second"] == pytest.approx(2.7)
+    assert a.metrics == {"time_to_first_token": 0.25, "total_time": 1.5, "tokens_per_second": 2.7}
     assert a.created_at.tzinfo is not None
     assert store.get_message(ids[1]).text == "question"
     assert store.get_message("missing") is None
@@ -282,6 +283,19 @@ def test_api_keys_are_never_stored(store: Store) -> None:
     assert msg.parameters == {"max_tokens": 16}
     assert msg.usage == {"prompt": 1, "completion": 2, "total": 3}
     assert SECRET not in dump_database(store)
+
+
+@pytest.mark.parametrize("name", ["api_key", "EGP_API_KEY", "apiKey", "x-api-key", "client_secret", "token",
+                                  "access_token", "accessToken", "refresh-token", "Authorization", "password"])
+def test_secret_names(name: str) -> None:
+    assert is_secret_key(name)
+
+
+@pytest.mark.parametrize("name", ["max_tokens", "prompt_tokens", "completion_tokens", "total_tokens",
+                                  "time_to_first_token", "timeToFirstToken", "tokens_per_second", "prompt",
+                                  "completion", "total", "model", "temperature", "account_id", "url"])
+def test_not_secret_names(name: str) -> None:
+    assert not is_secret_key(name)
 
 
 def dump_database(store: Store) -> str:
