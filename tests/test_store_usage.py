@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from egp_core.pricing import price_for
 from egp_core.store import Store, open_store, usage_rows
 from egp_core.store import schema as s
 
@@ -46,11 +47,24 @@ def test_usage_rows_tokens_metrics_and_cost(store: Store) -> None:
     assert r2["cost"] == 0.0 and r2["total_tokens"] == 30
     assert r2["time_to_first_token"] is None
     assert (r3["prompt_tokens"], r3["total_tokens"], r3["cost"], r3["model"], r3["status"]) == (0, 0, 0.0, "", "error")
-    # Prices can be given by the caller (e.g. defaults for well-known models).
-    with_defaults = usage_rows(store, "alice", prices={"unpriced": (0.5, 0.5)})
-    assert with_defaults[1]["cost"] == pytest.approx(0.015)
-    assert with_defaults[0]["cost"] == 0.0
+    # Prices can be given by the caller instead of the stored ones.
+    given = usage_rows(store, "alice", prices={"unpriced": (0.5, 0.5)})
+    assert given[1]["cost"] == pytest.approx(0.015)
+    assert given[0]["cost"] == 0.0
     assert usage_rows(store, "carol") == []
+
+
+def test_cost_uses_default_prices_unless_the_person_set_one(store: Store) -> None:
+    cid = store.create_conversation("alice")
+    store.add_message(cid, "assistant", "x", model="gpt-4o", usage={"prompt": 2000, "completion": 1000})
+    default = price_for("gpt-4o")
+    assert default is not None and default.prompt_per_1k > 0
+    expected = 2 * default.prompt_per_1k + 1 * default.completion_per_1k
+    assert usage_rows(store, "alice")[0]["cost"] == pytest.approx(expected)
+    store.set_price("gpt-4o", 0.0, 0.0)
+    assert usage_rows(store, "alice")[0]["cost"] == 0.0
+    store.set_price("gpt-4o", 1.0, 1.0)
+    assert usage_rows(store, "alice")[0]["cost"] == pytest.approx(3.0)
 
 
 def test_usage_rows_date_range_inclusive(store: Store) -> None:

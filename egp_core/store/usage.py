@@ -7,6 +7,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from egp_core.pricing import price_for
+
 from . import schema as s
 from .store import Store
 
@@ -29,11 +31,16 @@ def _float(value: Any) -> float | None:
     return float(value)
 
 
-def cost(prompt_tokens: int, completion_tokens: int, price: tuple[float, float] | None) -> float:
-    """USD for the tokens at `price` (per 1,000 prompt, per 1,000 completion tokens); 0 when unknown."""
-    if not price:
+def cost(prompt_tokens: int, completion_tokens: int, model: str,
+         prices: dict[str, tuple[float, float]]) -> float:
+    """USD for the tokens of `model`: the person's `prices` first, then egp_core.pricing's defaults.
+
+    0 when the model's price is unknown.
+    """
+    price = price_for(model, prices)
+    if price is None:
         return 0.0
-    return prompt_tokens / 1000 * price[0] + completion_tokens / 1000 * price[1]
+    return prompt_tokens / 1000 * price.prompt_per_1k + completion_tokens / 1000 * price.completion_per_1k
 
 
 def usage_rows(store: Store, owner: str, start: date | None = None, end: date | None = None,
@@ -41,7 +48,8 @@ def usage_rows(store: Store, owner: str, start: date | None = None, end: date | 
     """One dict per assistant message of `owner` created from `start` to `end` (UTC days, inclusive).
 
     Keys: COLUMNS. Tokens are 0 when unknown; time_to_first_token, tokens_per_second and
-    total_time are None when unknown. `prices` defaults to the stored prices.
+    total_time are None when unknown. `prices` (the person's own, default: the stored ones)
+    win over the default prices of egp_core.pricing.
     """
     if prices is None:
         prices = store.get_prices()
@@ -69,6 +77,6 @@ def usage_rows(store: Store, owner: str, start: date | None = None, end: date | 
             "time_to_first_token": _float(metrics.get("time_to_first_token")),
             "tokens_per_second": _float(metrics.get("tokens_per_second")),
             "total_time": _float(metrics.get("total_time")),
-            "cost": cost(prompt, completion, prices.get(model or "")),
+            "cost": cost(prompt, completion, model or "", prices),
         })
     return rows
