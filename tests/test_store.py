@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from egp_core.store import NotFound, Store, open_store
+from egp_core.store import NotFound, Store, StoreError, open_store
 from egp_core.store import schema as s
 from egp_core.store.redact import is_secret_key
 
@@ -338,3 +338,22 @@ def test_open_store_url_from_environment(tmp_path, monkeypatch, postgres_databas
     finally:
         st.close()
     assert not (tmp_path / "data" / "history.db").exists()
+
+
+def test_open_failures_are_explained_without_the_password(tmp_path) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    for url in (f"postgresql+psycopg://user:hunter2-pw@127.0.0.1:{port}/history",
+                "nonsense://somewhere",
+                f"sqlite:///{not_a_dir}/history.db"):
+        with pytest.raises(StoreError) as info:
+            open_store(url)
+        err = info.value
+        assert "Could not open the conversation history database" in err.user_message
+        assert err.detail
+        assert "hunter2-pw" not in err.user_message + err.detail + str(err)

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from . import schema as s
 from .engine import default_url, make_engine
-from .errors import NotFound
+from .errors import NotFound, StoreError
 from .migrations import migrate
 from .redact import strip_secrets
 
@@ -407,10 +407,29 @@ def open_store(url: str | None = None) -> Store:
     `url`: a SQLAlchemy URL; None means $EGP_PLAYGROUND_DB_URL, else the SQLite file
     <data dir>/history.db (data dir: $EGP_PLAYGROUND_DATA or ./data).
     """
-    engine = make_engine(url or default_url())
+    url = url or default_url()
+    try:
+        engine = make_engine(url)
+    except (sa.exc.ArgumentError, OSError) as exc:
+        raise StoreError(_OPEN_FAILED, detail=f"{_safe_url(url)}: {exc}") from None
     try:
         migrate(engine)
+    except sa.exc.DBAPIError as exc:
+        engine.dispose()
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:300]
+        raise StoreError(_OPEN_FAILED, detail=f"{_safe_url(url)}: {reason}") from None
     except BaseException:
         engine.dispose()
         raise
     return Store(engine)
+
+
+_OPEN_FAILED = ("Could not open the conversation history database. Check EGP_PLAYGROUND_DB_URL "
+                "(or that the data folder can be written), then restart the app.")
+
+
+def _safe_url(url: str) -> str:
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "(not a database URL)"
