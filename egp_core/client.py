@@ -487,8 +487,7 @@ class CompletionStream:
         try:
             payload = json.loads(data)
         except ValueError:
-            raise ProtocolError(url=safe_url(url), body=data,
-                                detail=f"Invalid JSON in the stream: {data[:120]!r}") from None
+            raise ProtocolError(url=safe_url(url), detail=f"Invalid JSON in the stream: {data[:120]!r}") from None
         text, finish, usage = self.client._extract(payload, url, data)
         if finish is not None:
             self.finish_reason = finish
