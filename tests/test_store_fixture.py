@@ -10,9 +10,11 @@ from tests.plugins import postgres as plugin
 
 def test_server_is_real_and_databases_are_fresh(postgres_url: str, postgres_database: str) -> None:
     with psycopg.connect(postgres_database.replace("+psycopg", ""), autocommit=True) as conn:
-        assert conn.execute("SELECT current_database()").fetchone()[0] == postgres_database.rsplit("/", 1)[1]
-        assert conn.execute("SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()[0] == 0
+        schema = conn.execute("SELECT current_schema()").fetchone()[0]
+        assert schema.startswith("t_") and schema in postgres_database
+        assert conn.execute("SELECT COUNT(*) FROM pg_tables WHERE schemaname = %s", (schema,)).fetchone()[0] == 0
         conn.execute("CREATE TABLE t (x int)")
+        assert conn.execute("SELECT COUNT(*) FROM pg_tables WHERE schemaname = %s", (schema,)).fetchone()[0] == 1
     assert postgres_url.startswith("postgresql+psycopg://postgres@127.0.0.1:")
 
 

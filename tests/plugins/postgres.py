@@ -4,7 +4,9 @@
   dir, on a free port of 127.0.0.1, trust auth; the URL of its `postgres` database
   (`postgresql+psycopg://postgres@127.0.0.1:<port>/postgres`). Stopped and removed
   at the end of the session.
-- `postgres_database` (function): a fresh, empty database on that server; its URL.
+- `postgres_database` (function): a fresh, empty schema on that server, made the
+  default through the URL; to the app it is an empty database.
+- `db_url` (function, parametrized): a fresh SQLite file, then a fresh PostgreSQL one.
 
 When we are root the server runs as the `postgres` user (initdb refuses root).
 Missing binaries make the fixture FAIL, never skip: install `postgresql`
@@ -112,14 +114,18 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture
 def postgres_database(postgres_url: str) -> str:
-    """URL of a fresh, empty database on the session's server."""
+    """URL of a fresh, empty place on the session's server.
+
+    A new schema made the default through the URL (`options=-csearch_path=<schema>`):
+    to the app it is an empty database, and it is made in a millisecond.
+    """
     import psycopg
 
     name = "t_" + uuid.uuid4().hex[:16]
     conninfo = postgres_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return postgres_url.rsplit("/", 1)[0] + "/" + name
+        conn.execute(f'CREATE SCHEMA "{name}"')
+    return f"{postgres_url}?options=-csearch_path%3D{name}"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
