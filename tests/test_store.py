@@ -357,3 +357,23 @@ def test_open_failures_are_explained_without_the_password(tmp_path) -> None:
         assert "Could not open the conversation history database" in err.user_message
         assert err.detail
         assert "hunter2-pw" not in err.user_message + err.detail + str(err)
+
+
+def test_nul_characters_are_dropped_not_fatal(store: Store) -> None:
+    cid = store.create_conversation("alice", "ti\x00tle", {"note": "a\x00b"})
+    mid = store.add_message(cid, "assistant", "par\x00tial", status="streaming", error="e\x00", model="m\x00")
+    assert store.update_message(mid, text="full\x00 answer", status="complete", metrics={"x\x00": "y\x00"})
+    msg = store.get_message(mid)
+    assert (msg.text, msg.error, msg.model, msg.metrics) == ("full answer", "e", "m", {"x": "y"})
+    conv = store.get_conversation(cid)
+    assert (conv.title, conv.settings) == ("title", {"note": "ab"})
+
+
+def test_plain_postgres_urls_use_psycopg(postgres_database: str) -> None:
+    for scheme in ("postgresql://", "postgres://"):
+        st = open_store(postgres_database.replace("postgresql+psycopg://", scheme))
+        try:
+            assert st.engine.url.drivername == "postgresql+psycopg"
+            assert st.create_conversation("me")
+        finally:
+            st.close()

@@ -139,6 +139,16 @@ def test_exports_and_imports_contain_no_api_key(store: Store) -> None:
     assert SECRET not in dump_database(store)
 
 
+def test_import_drops_nul_characters(store: Store) -> None:
+    doc = {"format": "egp-playground", "version": 1, "conversations": [{
+        "title": "nul\u0000title", "messages": [{"role": "user", "text": "a\u0000b", "usage": {"k\u0000": "v"}}]}]}
+    assert import_json(store, json.dumps(doc), "alice") == 1
+    (conv,) = store.list_conversations("alice")
+    assert conv.title == "nultitle"
+    (msg,) = store.messages(conv.id)
+    assert (msg.text, msg.usage) == ("ab", {"k": "v"})
+
+
 def _good_export(store: Store) -> str:
     _fill(store, owner="source")
     return export_all_json(store, "source")
@@ -180,13 +190,14 @@ def _bad_files(good: str) -> dict[str, tuple[bytes | str, str]]:
         "messages not a list": (json.dumps(not_list), "wrong type"),
         "missing title": (json.dumps(no_title), "wrong type"),
         "string version": (json.dumps(dict(doc, version="1")), "wrong type"),
+        "nan": (good.replace('"total_time": 0.9', '"total_time": NaN'), "not valid JSON"),
     }
 
 
 BAD_CASES = [
     "malformed", "truncated", "truncated at a boundary", "empty", "binary", "huge", "chatgpt", "other json",
     "json list", "newer version", "wrong text type", "wrong role", "messages not a list", "missing title",
-    "string version",
+    "string version", "nan",
 ]
 
 

@@ -41,6 +41,8 @@ def make_engine(url: str) -> Engine:
     transactions that take the write lock at BEGIN (no upgrade deadlocks).
     """
     u = sa.make_url(url)
+    if u.drivername in ("postgresql", "postgres"):  # plain URLs as hosting providers give them
+        u = u.set(drivername="postgresql+psycopg")
     if u.get_backend_name() != "sqlite":
         return sa.create_engine(u, pool_pre_ping=True, future=True)
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import schema as s
 from .errors import ImportFailed, NotFound
-from .store import Conversation, Message, Store, _title, clean_dict, new_id
+from .store import Conversation, Message, Store, _title, clean_dict, clean_text, new_id
 
 FORMAT = "egp-playground"
 VERSION = 1
@@ -159,6 +159,10 @@ def _describe_foreign(doc: Any) -> str | None:
     return None
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def _fail(message: str, detail: str = "") -> ImportFailed:
     return ImportFailed(message + " Nothing was imported.", detail=detail)
 
@@ -176,8 +180,11 @@ def _parse(data: bytes | str) -> _ExportIn:
     except UnicodeDecodeError as exc:
         raise _fail("This is not a text file. Choose a JSON file exported from EGP Playground.", str(exc)) from None
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
+        doc = json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:
+        if not isinstance(exc, json.JSONDecodeError):
+            raise _fail("The file is not valid JSON. Choose a JSON file exported from EGP Playground.",
+                        str(exc)) from None
         if exc.pos >= len(text.rstrip()):
             raise _fail("The file is cut off: it ends in the middle. Download the export again.",
                         str(exc)) from None
@@ -218,23 +225,28 @@ def import_json(store: Store, data: bytes | str, owner: str) -> int:
         cid = new_id()
         created = conv.created_at or now
         conv_rows.append({
-            "id": cid, "owner": owner, "title": _title(conv.title), "kind": conv.kind,
+            "id": cid, "owner": owner, "title": _title(conv.title), "kind": clean_text(conv.kind) or "chat",
             "settings": clean_dict(conv.settings) or {}, "created_at": created,
             "updated_at": conv.updated_at or created,
         })
         for seq, m in enumerate(conv.messages, start=1):
             m_created = m.created_at or created
             msg_rows.append({
-                "id": new_id(), "conversation_id": cid, "seq": seq, "role": m.role, "text": m.text,
+                "id": new_id(), "conversation_id": cid, "seq": seq, "role": m.role, "text": clean_text(m.text),
                 # Nothing is generating an imported answer any more.
                 "status": "interrupted" if m.status == "streaming" else m.status,
-                "model": m.model, "parameters": clean_dict(m.parameters), "usage": clean_dict(m.usage),
-                "metrics": clean_dict(m.metrics), "error": m.error, "finish_reason": m.finish_reason,
+                "model": clean_text(m.model), "parameters": clean_dict(m.parameters),
+                "usage": clean_dict(m.usage), "metrics": clean_dict(m.metrics), "error": clean_text(m.error),
+                "finish_reason": clean_text(m.finish_reason),
                 "pane": m.pane, "created_at": m_created, "updated_at": m.updated_at or m_created,
             })
-    with store._write() as conn:
-        if conv_rows:
-            conn.execute(sa.insert(s.conversations), conv_rows)
-        for start in range(0, len(msg_rows), 1000):
-            conn.execute(sa.insert(s.messages), msg_rows[start:start + 1000])
+    try:
+        with store._write() as conn:
+            if conv_rows:
+                conn.execute(sa.insert(s.conversations), conv_rows)
+            for start in range(0, len(msg_rows), 1000):
+                conn.execute(sa.insert(s.messages), msg_rows[start:start + 1000])
+    except sa.exc.DBAPIError as exc:  # rolled back: nothing was written
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:300]
+        raise _fail("The database refused the file's content.", reason) from None
     return len(conv_rows)

@@ -76,11 +76,26 @@ def clean_dict(value: Any) -> dict[str, Any] | None:
         value = dataclasses.asdict(value)
     if not isinstance(value, dict):
         raise TypeError(f"expected a dict, got {type(value).__name__}")
-    return strip_secrets(value)
+    return _without_nul(strip_secrets(value))
+
+
+def clean_text(value: str | None) -> str | None:
+    """The text without NUL characters (PostgreSQL cannot store them; nobody can read them)."""
+    return value.replace("\x00", "") if isinstance(value, str) and "\x00" in value else value
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 def _title(title: str | None) -> str:
-    title = " ".join((title or "").split())
+    title = " ".join((clean_text(title) or "").split())
     return title[:TITLE_MAX] or "New chat"
 
 
@@ -225,9 +240,10 @@ class Store:
             last = conn.execute(sa.select(sa.func.max(m.seq)).where(m.conversation_id == conversation_id))
             seq = (last.scalar() or 0) + 1
             conn.execute(sa.insert(s.messages).values(
-                id=mid, conversation_id=conversation_id, seq=seq, role=role, text=text or "", status=status,
-                model=model, parameters=clean_dict(parameters), usage=clean_dict(usage),
-                metrics=clean_dict(metrics), error=error, finish_reason=finish_reason, pane=pane,
+                id=mid, conversation_id=conversation_id, seq=seq, role=role, text=clean_text(text or ""),
+                status=status, model=clean_text(model), parameters=clean_dict(parameters),
+                usage=clean_dict(usage), metrics=clean_dict(metrics), error=clean_text(error),
+                finish_reason=clean_text(finish_reason), pane=pane,
                 created_at=now, updated_at=now))
         return mid
 
@@ -239,7 +255,7 @@ class Store:
             raise ValueError(f"status must be one of {STATUSES}, not {status!r}")
         values: dict[str, Any] = {}
         if text is not None:
-            values["text"] = text
+            values["text"] = clean_text(text)
         if status is not None:
             values["status"] = status
         if usage is not None:
@@ -247,9 +263,9 @@ class Store:
         if metrics is not None:
             values["metrics"] = clean_dict(metrics)
         if error is not None:
-            values["error"] = error
+            values["error"] = clean_text(error)
         if finish_reason is not None:
-            values["finish_reason"] = finish_reason
+            values["finish_reason"] = clean_text(finish_reason)
         m = s.messages.c
         now = s.utcnow()
         values["updated_at"] = now
