@@ -54,6 +54,7 @@ DEFAULT_ENDPOINT = "https://api.egp.scale.com"
 MODEL_LIST_PATHS = ("/v5/chat/completions/models", "/v4/models", "/v3/models")
 USER_AGENT = "egp-playground/0.1"
 _BODY_EXCERPT = 500
+_JSON = json.JSONDecoder()
 
 
 def safe_url(url: str) -> str:
@@ -454,24 +455,47 @@ class CompletionStream:
                 return
             self._response = response
         if response.headers.get("content-type", "").startswith("application/json"):
-            yield from self._handle(response.text, url)
+            chunk = self._accept(response.text, url)  # a server that ignored "stream": one whole answer
+            if chunk is not None:
+                yield chunk
             self._finish()
             return
-        source = EventSource(iter_body(response))
+        # The hot loop (see bench/stream_client.py): one raw_decode and a few lookups per plain
+        # delta event; anything else (usage, finish_reason, [DONE], bad JSON) goes to _accept.
+        raw_decode = _JSON.raw_decode
+        chat = client.api == "chat"
+        parts, monotonic = self._parts, time.monotonic
         try:
-            for event in source.events():
-                if event.event == "error":
-                    error = ServerError(_event_error_message(event.data), url=safe_url(url), body=event.data,
-                                        detail="The server reported an error in the middle of the stream.")
-                    error.retryable = False
-                    raise error
-                if event.event != "message":
+            for name, data in EventSource(iter_body(response)).messages():
+                if name != "message":
+                    if name == "error":
+                        error = ServerError(_event_error_message(data), url=safe_url(url), body=data,
+                                            detail="The server reported an error in the middle of the stream.")
+                        error.retryable = False
+                        raise error
                     continue
-                yield from self._handle(event.data, url)
+                try:
+                    payload, end = raw_decode(data)
+                    part = payload["chat_completion"] if chat else payload["completion"]
+                    text = part["message"]["content"] if chat else part["text"]
+                    if end != len(data) or payload["token_usage"] is not None or part["finish_reason"] is not None:
+                        raise LookupError
+                except (ValueError, LookupError, TypeError):
+                    chunk = self._accept(data, url)
+                    if chunk is not None:
+                        yield chunk
+                    continue
+                if text:
+                    at = monotonic()
+                    if self._first_at is None:
+                        self._first_at = at
+                    parts.append(text)
+                    self._chunks += 1
+                    yield Chunk(text, at)
         except EGPError:
             raise
-        except (StreamCut, urllib3.exceptions.ProtocolError, OSError, ValueError,
-                urllib3.exceptions.HTTPError, requests.exceptions.RequestException) as exc:
+        except (StreamCut, urllib3.exceptions.HTTPError, OSError, ValueError,
+                requests.exceptions.RequestException) as exc:
             if self.closed:
                 return
             if isinstance(exc, socket.timeout | urllib3.exceptions.ReadTimeoutError):
@@ -480,10 +504,11 @@ class CompletionStream:
                                 url=safe_url(url), detail=client._redact(repr(exc))) from None
         self._finish()
 
-    def _handle(self, data: str, url: str) -> Iterator[Chunk]:
+    def _accept(self, data: str, url: str) -> Chunk | None:
+        """Take one event's data the careful way; the Chunk if it carried text."""
         data = data.strip()
         if not data or data == "[DONE]":
-            return
+            return None
         try:
             payload = json.loads(data)
         except ValueError:
@@ -493,13 +518,14 @@ class CompletionStream:
             self.finish_reason = finish
         if usage is not None:
             self.usage = usage
-        if text:
-            at = time.monotonic()
-            if self._first_at is None:
-                self._first_at = at
-            self._parts.append(text)
-            self._chunks += 1
-            yield Chunk(text, at)
+        if not text:
+            return None
+        at = time.monotonic()
+        if self._first_at is None:
+            self._first_at = at
+        self._parts.append(text)
+        self._chunks += 1
+        return Chunk(text, at)
 
     def _finish(self) -> None:
         self._ended = time.monotonic()

@@ -129,16 +129,21 @@ class EventSource(sseclient.SSEClient):
         if buf.strip(b"\r\n"):
             yield buf
 
-    def events(self) -> Iterator[sseclient.Event]:
-        event_cls, enc = sseclient.Event, self._char_enc
+    def messages(self) -> Iterator[tuple[str, str]]:
+        """(event name, data) for each event that has data; the cheap form of events()."""
+        enc = self._char_enc
         for block in self._read():
-            block = block.lstrip(b"\n")
             if block.startswith(b"data:") and b"\n" not in block:
                 data = block[6:] if block.startswith(b"data: ") else block[5:]
                 if data:
-                    yield event_cls(data=data.decode(enc))
-            elif block:
-                yield from sseclient.SSEClient([block + b"\n\n"], enc).events()
+                    yield "message", data.decode(enc)
+            elif block.strip(b"\n"):
+                for event in sseclient.SSEClient([block.lstrip(b"\n") + b"\n\n"], enc).events():
+                    yield event.event, event.data
+
+    def events(self) -> Iterator[sseclient.Event]:
+        for name, data in self.messages():
+            yield sseclient.Event(data=data, event=name)
 
     def close(self) -> None:
         close = getattr(self._event_source, "close", None)
