@@ -238,6 +238,10 @@ def test_votes_and_leaderboard(store: Store) -> None:
     board = {e["model"]: (e["wins"], e["votes"]) for e in store.leaderboard()}
     assert board == {"m1": (2, 3), "m2": (1, 2), "m3": (0, 2)}
     assert [e["model"] for e in store.leaderboard()] == ["m1", "m2", "m3"]
+    assert store.leaderboard()[0]["win_rate"] == pytest.approx(2 / 3)
+    assert {e["model"]: (e["wins"], e["votes"]) for e in store.leaderboard("bob")} == {
+        "m1": (0, 1), "m2": (1, 1), "m3": (0, 1)}
+    assert store.leaderboard("carol") == []
     # Votes stay when the conversation is deleted.
     store.delete_conversation(cid, "alice")
     assert {e["model"]: e["votes"] for e in store.leaderboard()}["m1"] == 3

@@ -369,12 +369,18 @@ class Store:
                                                    created_at=s.utcnow()))
         return vid
 
-    def leaderboard(self) -> list[dict[str, Any]]:
-        """Per model: wins, votes (comparisons it took part in) and win_rate; best first."""
+    def leaderboard(self, owner: str | None = None) -> list[dict[str, Any]]:
+        """Per model: wins, votes (comparisons it took part in) and win_rate; best first.
+
+        Everyone's votes, or only `owner`'s.
+        """
         v = s.votes.c
+        q = sa.select(v.winner_model, v.models)
+        if owner is not None:
+            q = q.where(v.owner == owner)
         board: dict[str, dict[str, Any]] = {}
         with self._read() as conn:
-            for winner, models in conn.execute(sa.select(v.winner_model, v.models)):
+            for winner, models in conn.execute(q):
                 for model in models or []:
                     entry = board.setdefault(model, {"model": model, "wins": 0, "votes": 0})
                     entry["votes"] += 1
