@@ -28,6 +28,12 @@ from egp_core.types import Message, ModelParameters
 
 log = logging.getLogger(__name__)
 
+# llama.cpp's OpenMP threads spin while waiting by default; when other programs
+# share the cores (the app, a browser, tests) that spinning slows generation
+# down tenfold. Passive waiting costs little when the machine is idle. It must be
+# set before llama.cpp is loaded, so this module never imports llama_cpp at the top.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 DEFAULT_MODEL_ID = "SmolLM2-135M-Instruct"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MAX_CONTEXT = 8192  # cap on n_ctx; the bundled model was trained with 8192
