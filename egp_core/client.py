@@ -114,6 +114,35 @@ def error_from_status(status: int, body: str, url: str, headers: Any) -> EGPErro
     return EGPError(f"The server answered with an unexpected code ({status}).", **kw)
 
 
+_tracking = threading.local()
+
+
+def _track(conn: Any) -> None:
+    callback = getattr(_tracking, "callback", None)
+    if callback is not None:
+        callback(conn)
+
+
+class _TrackingHTTPPool(urllib3.HTTPConnectionPool):
+    def _make_request(self, conn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        _track(conn)
+        return super()._make_request(conn, *args, **kwargs)
+
+
+class _TrackingHTTPSPool(urllib3.HTTPSConnectionPool):
+    def _make_request(self, conn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        _track(conn)
+        return super()._make_request(conn, *args, **kwargs)
+
+
+class _TrackingAdapter(requests.adapters.HTTPAdapter):
+    """Lets a stream learn which connection its request uses, to cut it before the answer starts."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _TrackingHTTPPool, "https": _TrackingHTTPSPool}
+
+
 class EGPClient:
     """Talks to one EGP endpoint. One requests.Session (connection reuse) per client."""
 
@@ -147,6 +176,9 @@ class EGPClient:
         self.on_retry = on_retry
         self.last_list_error: EGPError | None = None
         self.session = requests.Session()
+        adapter = _TrackingAdapter()
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = USER_AGENT
         if self._api_key:
             self.session.headers["x-api-key"] = self._api_key
@@ -271,10 +303,15 @@ class EGPClient:
         text = re.sub(r"(\w+://)[^/@\s'\"]*@", r"\1", text)
         return re.sub(r"\?[^\s'\"()]*", "?...", text)
 
-    def _send(self, method: str, url: str, body: dict[str, Any] | None, stream: bool) -> requests.Response:
-        """One HTTP attempt. Returns a 200 response or raises the matching EGPError."""
+    def _send(self, method: str, url: str, body: dict[str, Any] | None, stream: bool,
+              on_connection: Callable[[Any], None] | None = None) -> requests.Response:
+        """One HTTP attempt. Returns a 200 response or raises the matching EGPError.
+
+        `on_connection` is called with the urllib3 connection before the request goes out (so a
+        stream can be cancelled while it waits for the status line)."""
         headers = {"Accept": "text/event-stream", "Accept-Encoding": "identity"} if stream else {
             "Accept": "application/json"}
+        _tracking.callback = on_connection
         try:
             response = self.session.request(method, url, json=body, headers=headers, stream=stream,
                                             timeout=self.timeout)
@@ -291,6 +328,8 @@ class EGPClient:
             raise error from None
         except requests.exceptions.RequestException as exc:
             raise ConnectionFailed(url=safe_url(url), detail=self._redact(repr(exc))) from None
+        finally:
+            _tracking.callback = None
         if response.status_code != 200:
             try:
                 text = response.text
@@ -358,6 +397,7 @@ class CompletionStream:
         self._first_at: float | None = None
         self._ended: float | None = None
         self._response: requests.Response | None = None
+        self._connection: Any = None  # the urllib3 connection while waiting for the status line
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._iter_ref: weakref.ref | None = None
@@ -413,7 +453,10 @@ class CompletionStream:
                 return
             self.closed = True
             response, self._response = self._response, None
+            connection, self._connection = self._connection, None
         self._wake.set()
+        if connection is not None and response is None:
+            _shutdown(getattr(connection, "sock", None))
         if self._started is not None and self._ended is None:
             self._ended = time.monotonic()
         if response is not None:
@@ -448,7 +491,11 @@ class CompletionStream:
 
     def _attempt(self, url: str, body: dict[str, Any]) -> Iterator[Chunk]:
         client = self.client
-        response = client._send("POST", url, body, stream=True)
+        try:
+            response = client._send("POST", url, body, stream=True, on_connection=self._on_connection)
+        finally:
+            with self._lock:
+                self._connection = None  # from now on the response (or the pool) owns it
         with self._lock:
             if self.closed:
                 _abort(response)
@@ -504,6 +551,10 @@ class CompletionStream:
                                 url=safe_url(url), detail=client._redact(repr(exc))) from None
         self._finish()
 
+    def _on_connection(self, connection: Any) -> None:
+        with self._lock:
+            self._connection = connection
+
     def _accept(self, data: str, url: str) -> Chunk | None:
         """Take one event's data the careful way; the Chunk if it carried text."""
         data = data.strip()
@@ -554,13 +605,17 @@ def _event_error_message(data: str) -> str:
 
 def _abort(response: requests.Response) -> None:
     """Close a streamed response's socket at once (wakes a thread blocked reading it)."""
-    sock = response_socket(response)
+    _shutdown(response_socket(response))
+    try:
+        response.close()
+    except Exception:  # noqa: BLE001 - closing must never raise
+        pass
+
+
+def _shutdown(sock: socket.socket | None) -> None:
+    """Shut a socket down both ways: a thread blocked reading it wakes up at once."""
     if sock is not None:
         try:
             sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-    try:
-        response.close()
-    except Exception:  # noqa: BLE001 - closing must never raise
-        pass

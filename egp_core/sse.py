@@ -12,8 +12,9 @@ Two layers, each a fix at the depth where the profile said time went
   `read1`, which never waits to fill a block.
 * `EventSource` is sseclient-py's `SSEClient` with its two hot loops replaced:
   `_read` splits on blank lines with `bytes.split` instead of stitching line by
-  line, and `events()` turns the common one-line `data:` event straight into an
-  `Event`; every other block (comments, `event:`, `id:`, multi-line data) is
+  line, and `events()` (with its cheaper twin `messages()`, which yields
+  (event name, data) pairs) turns the common one-line `data:` event straight
+  into its result; every other block (comments, `event:`, `id:`, multi-line data) is
   parsed by sseclient-py's own code, so the SSE rules stay theirs.
 
 Neither waits for more bytes than have arrived, so the first event is seen as

@@ -295,3 +295,29 @@ def test_key_not_in_stream_errors(fake_egp):
     with make_client(fake_egp) as client, pytest.raises(errors.ProtocolError) as info:
         list(client.stream(req()))
     assert KEY not in info.value.detail and KEY not in str(info.value)
+
+
+def test_close_while_waiting_for_the_status_line_unblocks_the_reader(fake_egp):
+    fake_egp.delay_first_byte(10)
+    with make_client(fake_egp) as client:
+        stream = client.stream(req())
+        outcome: dict[str, object] = {}
+
+        def read() -> None:
+            try:
+                outcome["chunks"] = list(stream)
+            except BaseException as exc:  # noqa: BLE001 - the test reports it
+                outcome["error"] = exc
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        for _ in range(500):
+            if fake_egp.requests:
+                break
+            threading.Event().wait(0.01)
+        assert fake_egp.requests
+        stream.close()
+        reader.join(5)
+        assert not reader.is_alive()
+    assert outcome == {"chunks": []}
+    assert len(fake_egp.requests) == 1
