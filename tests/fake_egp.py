@@ -45,7 +45,7 @@ MODEL_PATHS = {"v5": "/v5/chat/completions/models", "v4": "/v4/models", "v3": "/
 DEFAULT_MODELS = ["fake-model", "fake-model-large"]
 _SCRIPT_METHODS = {
     "reset", "reply", "fail", "drop_after", "stall_after", "malformed", "error_event", "send_done",
-    "comments", "split_writes", "delay_first_byte", "models", "require_key", "no_usage",
+    "comments", "split_writes", "delay_first_byte", "models", "require_key", "no_usage", "close_delimited",
 }
 
 
@@ -99,6 +99,7 @@ class _Script:
     models: list[Any] = field(default_factory=lambda: list(DEFAULT_MODELS))
     model_versions: tuple[str, ...] = ("v5", "v4", "v3")
     api_key: str | None = None
+    chunked: bool = True
 
 
 class FakeEGP:
@@ -213,6 +214,11 @@ class FakeEGP:
     def split_writes(self, size: int = 7) -> FakeEGP:
         """Send the stream in pieces of `size` bytes, each its own TCP write, cutting across events."""
         self._script.split = size
+        return self
+
+    def close_delimited(self) -> FakeEGP:
+        """Stream without chunked encoding: the body ends when the server closes the connection."""
+        self._script.chunked = False
         return self
 
     def delay_first_byte(self, seconds: float, times: int | None = None) -> FakeEGP:
@@ -430,9 +436,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
+        if script.chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
-        writer = _ChunkWriter(self.connection, script.split)
+        writer = _ChunkWriter(self.connection, script.split, script.chunked)
         try:
             t0 = time.monotonic()
             for i, event in enumerate(events):
@@ -496,23 +506,26 @@ class _Handler(BaseHTTPRequestHandler):
 class _ChunkWriter:
     """Writes HTTP chunks: one per event, or pieces of `split` bytes each sent on its own."""
 
-    def __init__(self, sock: socket.socket, split: int | None) -> None:
+    def __init__(self, sock: socket.socket, split: int | None, chunked: bool = True) -> None:
         self.sock = sock
         self.split = split
+        self.chunked = chunked
         self.buf: list[bytes] = []
         self.size = 0
 
     def send(self, data: bytes, flush: bool = True) -> None:
         if self.split:
             for i in range(0, len(data), self.split):
-                self.sock.sendall(b"%x\r\n%s\r\n" % (self.split if i + self.split <= len(data) else
-                                                     len(data) - i, data[i:i + self.split]))
+                self.sock.sendall(self._frame(data[i:i + self.split]))
                 time.sleep(0.002)
             return
-        self.buf.append(b"%x\r\n%s\r\n" % (len(data), data))
+        self.buf.append(self._frame(data))
         self.size += len(data)
         if flush or self.size > 65536:
             self.flush()
+
+    def _frame(self, data: bytes) -> bytes:
+        return b"%x\r\n%s\r\n" % (len(data), data) if self.chunked else data
 
     def flush(self) -> None:
         if self.buf:
@@ -521,7 +534,8 @@ class _ChunkWriter:
             self.size = 0
 
     def end(self) -> None:
-        self.sock.sendall(b"0\r\n\r\n")
+        if self.chunked:
+            self.sock.sendall(b"0\r\n\r\n")
 
 
 def main(argv: list[str] | None = None) -> None:

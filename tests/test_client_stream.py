@@ -321,3 +321,20 @@ def test_close_while_waiting_for_the_status_line_unblocks_the_reader(fake_egp):
         assert not reader.is_alive()
     assert outcome == {"chunks": []}
     assert len(fake_egp.requests) == 1
+
+
+def test_close_delimited_stream_is_read_as_it_arrives(fake_egp):
+    fake_egp.reply(chunks=["no", " chunks", " here"]).close_delimited()
+    with make_client(fake_egp) as client:
+        stream = client.stream(req())
+        assert [c.text for c in stream] == ["no", " chunks", " here"]
+    assert stream.usage.completion == 3 and stream.finish_reason == "stop"
+
+
+def test_close_delimited_stream_yields_before_more_bytes_come_and_break_disconnects(fake_egp):
+    fake_egp.reply(chunks=["first", " second"]).close_delimited().stall_after(1)
+    with make_client(fake_egp, read_timeout=5) as client:
+        for chunk in client.stream(req()):
+            assert chunk.text == "first"
+            break
+        assert fake_egp.wait_disconnect(5)
