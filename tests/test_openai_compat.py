@@ -156,7 +156,7 @@ def test_error_in_the_middle_of_a_stream(fake):
         for chunk in stream:
             got.append(chunk.text)
     assert got == ["one", " two"]
-    assert "crashed" in info.value.detail
+    assert "crashed" in info.value.user_message
     assert stream.completion.text == "one two"
 
 
@@ -223,3 +223,17 @@ def test_close_before_iterating_sends_nothing(fake):
 def test_redact():
     assert redact("Incorrect API key provided: sk-ab***1234. More", None) == "Incorrect API key provided: [key]. More"
     assert redact("key=SECRET123 and sk-live-abcdef", "SECRET123") == "key=[key] and [key]"
+
+
+def test_same_stream_object_as_the_egp_client(fake):
+    from egp_core.client import CompletionStream, EGPClient
+
+    client = OpenAIClient(fake.base_url)
+    assert isinstance(client, EGPClient)
+    assert isinstance(client.stream(req()), CompletionStream)
+
+
+def test_model_list_fallback_when_server_has_none(fake):
+    fake.models([])
+    assert OpenAIClient(fake.base_url, fallback_models=["my-model"]).list_models() == ["my-model"]
+    assert OpenAIClient(fake.base_url).list_models() == []
