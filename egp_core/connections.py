@@ -1,0 +1,248 @@
+"""Where answers come from: the built-in local model, EGP workspaces, OpenAI-compatible servers.
+
+Connections are read from the environment (`EGP_*`, `SGP_*`, `OPENAI_*`),
+from Streamlit's secrets (`[connections.<name>]` sections, or top-level
+`EGP_*` keys), or added in the page (`new_connection`). An API key is kept
+on the object only: it is left out of `repr()` and `to_dict()`, and shown
+masked (`masked_key()`, the last 4 characters).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from egp_core import errors
+
+Kind = Literal["local", "egp", "openai"]
+Source = Literal["builtin", "secrets", "env", "session"]
+
+KINDS: dict[str, str] = {"local": "Local model", "egp": "EGP workspace", "openai": "OpenAI-compatible server"}
+DEFAULT_EGP_URL = "https://api.egp.scale.com"
+DEFAULT_OPENAI_URL = "https://api.openai.com"
+_KIND_ALIASES = {
+    "local": "local", "builtin": "local",
+    "egp": "egp", "workspace": "egp", "sgp": "egp", "scale": "egp",
+    "openai": "openai", "openai-compatible": "openai", "openai_compatible": "openai", "vllm": "openai",
+    "ollama": "openai", "llama.cpp": "openai", "llamacpp": "openai",
+}
+MASK = "••••"
+
+
+@dataclass
+class Connection:
+    """One place to send requests. `api_key` is never shown or serialised."""
+
+    id: str
+    name: str
+    kind: Kind
+    base_url: str
+    account_id: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    source: Source = "session"
+
+    @property
+    def kind_label(self) -> str:
+        return KINDS.get(self.kind, self.kind)
+
+    @property
+    def has_key(self) -> bool:
+        return bool(self.api_key)
+
+    def masked_key(self) -> str:
+        """"••••abcd" (the last 4 characters), "••••" for a short key, "" without one."""
+        if not self.api_key:
+            return ""
+        return MASK + (self.api_key[-4:] if len(self.api_key) >= 12 else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A secret-free description (for session state, settings and logs)."""
+        return {"id": self.id, "name": self.name, "kind": self.kind, "base_url": self.base_url,
+                "account_id": self.account_id, "source": self.source, "has_key": self.has_key,
+                "masked_key": self.masked_key()}
+
+    def make_client(self, **kw: Any):
+        """An EGPClient (local, egp) or OpenAIClient (openai) for this connection; `kw` go to it."""
+        if self.kind == "openai":
+            from egp_core.openai_compat import OpenAIClient
+
+            return OpenAIClient(self.base_url, self.api_key, **kw)
+        from egp_core.client import EGPClient
+
+        if self.account_id:
+            kw.setdefault("account_id", self.account_id)
+        return EGPClient(self.base_url, self.api_key, **kw)
+
+
+def normalise_kind(kind: str | None) -> Kind | None:
+    return _KIND_ALIASES.get(str(kind or "").strip().lower())  # type: ignore[return-value]
+
+
+def check_base_url(url: str | None) -> str | None:
+    """None when `url` is a usable http(s) address, else a sentence saying what is wrong."""
+    if not url or not url.strip():
+        return "Enter the server address, for example http://localhost:8000."
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "The address must start with http:// or https:// and name a server, for example http://localhost:8000."
+    if parts.username or parts.password:
+        return "Put the API key in its own field, not in the address."
+    return None
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "connection"
+
+
+def _clean(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def new_connection(kind: str, name: str, base_url: str, api_key: str | None = None,
+                   account_id: str | None = None, *, taken_ids: set[str] | frozenset[str] = frozenset()) -> Connection:
+    """A connection added in the page (its key lives in this browser session only).
+    Raises ValueError with a sentence for the person when a field is wrong."""
+    k = normalise_kind(kind)
+    if k not in ("egp", "openai"):
+        raise ValueError("Choose an EGP workspace or an OpenAI-compatible server.")
+    problem = check_base_url(base_url)
+    if problem:
+        raise ValueError(problem)
+    label = _clean(name) or KINDS[k]
+    base = f"session-{_slug(label)}"
+    cid, n = base, 2
+    while cid in taken_ids:
+        cid, n = f"{base}-{n}", n + 1
+    return Connection(id=cid, name=label, kind=k, base_url=base_url.strip().rstrip("/"), account_id=_clean(account_id),
+                      api_key=_clean(api_key), source="session")
+
+
+def _env_connections(env: Mapping[str, Any], source: Source) -> list[Connection]:
+    found = []
+    key = _clean(env.get("EGP_API_KEY")) or _clean(env.get("SGP_API_KEY"))
+    url = _clean(env.get("EGP_ENDPOINT_URL")) or _clean(env.get("SGP_CLIENT_BASE_URL"))
+    account = _clean(env.get("EGP_ACCOUNT_ID")) or _clean(env.get("SGP_ACCOUNT_ID"))
+    if key or url:
+        found.append(Connection(id=f"{source}-egp", name="EGP workspace", kind="egp",
+                                base_url=(url or DEFAULT_EGP_URL).rstrip("/"), account_id=account, api_key=key,
+                                source=source))
+    okey, ourl = _clean(env.get("OPENAI_API_KEY")), _clean(env.get("OPENAI_BASE_URL"))
+    if okey or ourl:
+        found.append(Connection(id=f"{source}-openai", name="OpenAI-compatible server", kind="openai",
+                                base_url=(ourl or DEFAULT_OPENAI_URL).rstrip("/"), api_key=okey, source=source))
+    return found
+
+
+def _secret_sections(secrets: Mapping[str, Any], problems: list[str]) -> list[Connection]:
+    found = []
+    sections = secrets.get("connections") or {}
+    if not isinstance(sections, Mapping):
+        problems.append("In secrets.toml, [connections] must hold sections like [connections.my_server].")
+        return found
+    for key, section in sections.items():
+        if not isinstance(section, Mapping):
+            problems.append(f"In secrets.toml, connections.{key} must be a section with kind and base_url.")
+            continue
+        kind = normalise_kind(section.get("kind") or ("egp" if section.get("account_id") else None))
+        if kind not in ("egp", "openai"):
+            problems.append(f"In secrets.toml, connections.{key} needs kind = \"egp\" or \"openai\".")
+            continue
+        url = _clean(section.get("base_url") or section.get("endpoint_url") or section.get("url"))
+        if url is None and kind == "egp":
+            url = DEFAULT_EGP_URL
+        problem = check_base_url(url)
+        if problem:
+            problems.append(f"In secrets.toml, connections.{key}: {problem}")
+            continue
+        found.append(Connection(id=f"secrets-{_slug(str(key))}", name=_clean(section.get("name")) or str(key),
+                                kind=kind, base_url=url.rstrip("/"), account_id=_clean(section.get("account_id")),
+                                api_key=_clean(section.get("api_key")), source="secrets"))
+    return found
+
+
+def connections_from(
+    env: Mapping[str, Any],
+    secrets: Mapping[str, Any] | None,
+    local_base_url: str | None,
+    *,
+    problems: list[str] | None = None,
+) -> list[Connection]:
+    """Every configured connection: the local model first (when running), then secrets, then the environment.
+
+    The local model uses $EGP_LOCAL_API_KEY when the local server was told to require one.
+    Duplicates (same kind, address, account and key) are listed once. Sections
+    that cannot be used are skipped, with a sentence appended to `problems`.
+    """
+    problems = problems if problems is not None else []
+    result: list[Connection] = []
+    if local_base_url:
+        result.append(Connection(id="local", name="Local model", kind="local", base_url=local_base_url.rstrip("/"),
+                                 api_key=_clean(env.get("EGP_LOCAL_API_KEY")), source="builtin"))
+    if secrets:
+        result += _secret_sections(secrets, problems)
+        result += _env_connections(secrets, "secrets")
+    result += _env_connections(env, "env")
+    unique: list[Connection] = []
+    seen: set[tuple] = set()
+    ids: set[str] = set()
+    for conn in result:
+        identity = (conn.kind, conn.base_url, conn.account_id, conn.api_key)
+        if identity in seen:
+            continue
+        seen.add(identity)
+        base, n = conn.id, 2
+        while conn.id in ids:
+            conn.id, n = f"{base}-{n}", n + 1
+        ids.add(conn.id)
+        unique.append(conn)
+    return unique
+
+
+@dataclass
+class ConnectionTest:
+    """The result of "Test connection": round trip, models found, or the error."""
+
+    ok: bool
+    seconds: float
+    models: list[str] = field(default_factory=list)
+    error: errors.EGPError | None = None
+
+    @property
+    def summary(self) -> str:
+        if self.ok:
+            n = len(self.models)
+            return f"Connected in {self.seconds:.2f} s: {n} model{'s' if n != 1 else ''} found."
+        return self.error.user_message if self.error else "The connection failed."
+
+
+def test_connection(conn: Connection, *, connect_timeout: float = 5, read_timeout: float = 20) -> ConnectionTest:
+    """List the models once (no retries) and time it."""
+    started = time.monotonic()
+    client = None
+    try:
+        client = conn.make_client(connect_timeout=connect_timeout, read_timeout=read_timeout, max_retries=0)
+        models = list(client.list_models())
+        return ConnectionTest(ok=True, seconds=time.monotonic() - started, models=models)
+    except errors.EGPError as exc:
+        return ConnectionTest(ok=False, seconds=time.monotonic() - started, error=exc)
+    except Exception as exc:  # a bug or an odd answer must still come back as a result
+        from egp_core.openai_compat import redact
+
+        error = errors.EGPError(detail=redact(f"{type(exc).__name__}: {exc}", conn.api_key))
+        return ConnectionTest(ok=False, seconds=time.monotonic() - started, error=error)
+    finally:
+        if client is not None:
+            try:
+                client.close()
+            except Exception:
+                pass
+
+
+test_connection.__test__ = False  # not a pytest test, despite its name
