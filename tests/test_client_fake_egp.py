@@ -11,7 +11,6 @@ import requests
 
 from egp_core import errors
 from egp_core.client import EGPClient
-from egp_core.sse import EventSource
 from egp_core.types import CompletionRequest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,14 +52,3 @@ def test_pace_streams_one_token_per_event(fake_egp):
     with EGPClient(fake_egp.base_url) as client:
         chunks = [c.text for c in client.stream(CompletionRequest(model="m", prompt="x"))]
     assert chunks == ["one", " two", " three", " four"]
-
-
-@pytest.mark.parametrize("sep", [b"\n", b"\r\n", b"\r"])
-def test_event_source_handles_any_line_ending_split_anywhere(sep):
-    stream = sep.join([b": comment", b"data: {\"a\": 1}", b"", b"event: error", b"data: bad", b"", b"data:",
-                       b"", b"data: line1", b"data: line2", b"", b"data: last", b"", b""])
-    for step in (1, 2, 3, 5, len(stream)):
-        pieces = [stream[i:i + step] for i in range(0, len(stream), step)]
-        events = [(e.event, e.data) for e in EventSource(pieces).events()]
-        assert events == [("message", '{"a": 1}'), ("error", "bad"), ("message", "line1\nline2"),
-                          ("message", "last")], step
