@@ -15,8 +15,14 @@ Streams: the request is sent when iteration starts. Leaving the loop early
 socket at once, so the server sees the disconnect. `close()` may be called
 from another thread: a thread blocked reading the stream then wakes up and its
 loop simply ends, without an exception (`.closed` is True, `.finish_reason`
-stays None, `.completion` holds what arrived). One limit: a request still
-waiting for the server's status line is cut only when that line arrives.
+stays None, `.completion` holds what arrived). That holds while the request
+waits for the server's status line too: the session's adapter tells the stream
+which connection its request uses. (Not while a TCP connection is still being
+opened, at most the connect timeout, nor through an HTTP proxy.)
+
+Metrics: time to first token runs from the first attempt (retries included)
+to the first text; tokens per second is the completion tokens (from usage, or
+the chunk count without it) over the time from the first text to the end.
 """
 
 from __future__ import annotations
