@@ -179,7 +179,8 @@ class Engine:
         self._n_threads = n_threads
         self.max_waiting = max_waiting
         self.state = "unloaded"  # unloaded | loading | ready | error
-        self.error: str | None = None
+        self.error: str | None = None  # for a person: what happened, what to do
+        self.error_detail: str | None = None  # the technical reason
         self.n_ctx: int | None = None
         self._llm = None
         self._formatter = None
@@ -239,7 +240,11 @@ class Engine:
             log.info("local model %s loaded (context %d tokens)", self.id, self.n_ctx)
         except Exception as exc:  # noqa: BLE001 - any failure is reported, not raised
             log.exception("local model %s failed to load", self.id)
-            self.error = f"The local model {self.id} could not be loaded ({type(exc).__name__}: {exc})."
+            self.error_detail = f"{type(exc).__name__}: {exc}"
+            self.error = (
+                f"The local model {self.id} could not be loaded. Check that its file exists and is a "
+                "GGUF model, or pick another model."
+            )
             self.state = "error"
         finally:
             self._loaded.set()
@@ -346,6 +351,7 @@ class Engine:
             "queue_length": self.queue_length,
             "context_length": self.n_ctx,
             "error": self.error,
+            "error_detail": self.error_detail,
         }
 
     def close(self) -> None:

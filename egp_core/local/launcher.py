@@ -67,6 +67,11 @@ class LocalServer:
         """A sentence for the user if the server or its model failed, else None."""
         return self._start_error or self.registry.default.error
 
+    @property
+    def error_detail(self) -> str | None:
+        """The technical reason behind `error` (for an expander), else None."""
+        return self.registry.default.error_detail if self._start_error is None else self._start_error
+
     def is_ready(self) -> bool:
         return self._server.started and self.registry.default.state == "ready" and self.error is None
 

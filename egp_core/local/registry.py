@@ -42,6 +42,7 @@ class Registry:
             "busy": any(m["busy"] for m in models),
             "queue_length": sum(m["queue_length"] for m in models),
             "error": self.default.error,
+            "error_detail": self.default.error_detail,
             "models": models,
         }
 
