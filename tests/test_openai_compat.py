@@ -237,3 +237,60 @@ def test_model_list_fallback_when_server_has_none(fake):
     fake.models([])
     assert OpenAIClient(fake.base_url, fallback_models=["my-model"]).list_models() == ["my-model"]
     assert OpenAIClient(fake.base_url).list_models() == []
+
+
+# ---- a real OpenAI-compatible server: llama-cpp-python's own, with the bundled model ----------
+
+
+@pytest.fixture(scope="module")
+def llama_cpp_server(tmp_path_factory):
+    import subprocess
+    import sys
+
+    import requests
+
+    from egp_core.local.engine import default_model_path
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama-cpp-server") / "server.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()), "--model_alias",
+             "smollm2", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "512", "--n_threads", "2"],
+            stdout=out, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(base_url + "/v1/models", timeout=2).ok:
+                break
+        except requests.ConnectionError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("llama_cpp.server did not start:\n" + log.read_text(errors="replace")[-2000:])
+        time.sleep(0.1)
+    yield base_url
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def test_real_llama_cpp_server(llama_cpp_server):
+    client = OpenAIClient(llama_cpp_server + "/v1")
+    assert client.list_models() == ["smollm2"]
+    request = CompletionRequest(model="smollm2", messages=[Message(role="user", content="Name a colour.")],
+                                model_parameters=ModelParameters(temperature=0, max_tokens=8))
+    client.complete(request)  # this server's very first answer can differ from the later ones (cache warm-up)
+    with client.stream(request) as stream:
+        parts = [c.text for c in stream]
+    whole = client.complete(request)
+    assert whole.text and whole.finish_reason in ("stop", "length")
+    assert whole.usage.completion <= 8 and whole.usage.total == whole.usage.prompt + whole.usage.completion
+    assert len(parts) >= 2 and "".join(parts) == whole.text == stream.text
+    assert stream.finish_reason == whole.finish_reason
+    # This server ignores stream_options: no usage in the stream, and that is not an error.
+    assert stream.usage is None or stream.usage == whole.usage
+    assert stream.completion.metrics.time_to_first_token is not None
