@@ -3,7 +3,8 @@
 Three versions: Python with the official `scale-egp` SDK, Python with
 `requests` (reading the SSE stream by hand), and `curl` (with `jq` to print the
 answer). Each prints the model's answer. The API key never appears: every
-snippet reads it from the environment variable EGP_API_KEY. Prompts of any
+snippet reads it from the environment variable EGP_API_KEY (OPENAI_API_KEY for
+an OpenAI-compatible server, which gets requests and curl versions). Prompts of any
 content are embedded safely (Python string literals, POSIX single quotes).
 """
 
@@ -17,10 +18,15 @@ from egp_core.chat import transcript
 from egp_core.types import CompletionRequest
 
 KEY_ENV = "EGP_API_KEY"
+OPENAI_KEY_ENV = "OPENAI_API_KEY"
 ACCOUNT_ENV = "EGP_ACCOUNT_ID"
 COMPLETIONS_PATH = "/v2/completions"
 CHAT_PATH = "/v4/chat-completions"
 SDK_PARAMETERS = ("temperature", "max_tokens", "stop_sequences")  # all that scale-egp's ModelParameters takes
+
+# In a streamed answer read line by line (jq -R): skip the other SSE lines, and print any other
+# line as it is (an error answer is plain JSON, not events).
+_JQ_NOT_SSE = 'elif test("^[a-z]*:") or . == "" then empty else . + "\\n" end'
 
 SNIPPET_NAMES = ("Python (scale-egp SDK)", "Python (requests)", "curl")
 
@@ -180,15 +186,96 @@ def curl(base_url: str, request: CompletionRequest, *, stream: bool, path: str |
         f"  -d {sh_quote(body)} \\",
     ]
     if stream:
-        jq = f'select(startswith("data: {{")) | .[6:] | fromjson | {answer}'
+        jq = f'if startswith("data: {{") then .[6:] | fromjson | {answer} {_JQ_NOT_SSE}'
         lines += [f"  | jq -Rj --unbuffered {sh_quote(jq)}", "echo"]
     else:
         lines += [f"  | jq -r {sh_quote(answer)}"]
     return "\n".join(lines) + "\n"
 
 
-def all_snippets(base_url: str, request: CompletionRequest, *, stream: bool) -> dict[str, str]:
-    """The three snippets, by display name."""
+# ---- OpenAI-compatible servers (vLLM, Ollama, llama.cpp) ------------------------------------------
+
+
+def _openai_url(base_url: str) -> str:
+    from egp_core.openai_compat import CHAT_PATH, api_root
+
+    return api_root(base_url) + CHAT_PATH
+
+
+def _openai_body(request: CompletionRequest, stream: bool) -> dict[str, Any]:
+    from egp_core.openai_compat import chat_body
+
+    return chat_body(request, stream)
+
+
+def openai_python_requests(base_url: str, request: CompletionRequest, *, stream: bool) -> str:
+    """Python with `requests` for /v1/chat/completions; the key from $OPENAI_API_KEY."""
+    lines = [
+        "import json",
+        "import os",
+        "",
+        "import requests",
+        "",
+        f"url = {py_str(_openai_url(base_url))}",
+        f'headers = {{"Authorization": "Bearer " + os.environ.get("{OPENAI_KEY_ENV}", "")}}',
+        f"body = {py_value(_openai_body(request, stream))}",
+        "",
+    ]
+    if stream:
+        lines += [
+            "response = requests.post(url, headers=headers, json=body, stream=True, timeout=60)",
+            "if not response.ok:",
+            '    raise SystemExit(f"Error {response.status_code}: {response.text}")',
+            "for line in response.iter_lines():  # server-sent events: 'data: {json}' ... 'data: [DONE]'",
+            '    if line.startswith(b"data: {"):',
+            '        event = json.loads(line[len(b"data: "):])',
+            '        if "error" in event:',
+            '            raise SystemExit(f"Error: {event[\'error\']}")',
+            '        for choice in event.get("choices") or []:  # the last event may hold only the usage',
+            '            print(choice["delta"].get("content") or "", end="", flush=True)',
+            "print()",
+        ]
+    else:
+        lines += [
+            "response = requests.post(url, headers=headers, json=body, timeout=60)",
+            "if not response.ok:",
+            '    raise SystemExit(f"Error {response.status_code}: {response.text}")',
+            'print(response.json()["choices"][0]["message"]["content"])',
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def openai_curl(base_url: str, request: CompletionRequest, *, stream: bool) -> str:
+    """curl for /v1/chat/completions, jq printing the answer; the key from $OPENAI_API_KEY."""
+    body = json.dumps(_openai_body(request, stream), indent=2, ensure_ascii=False)
+    error = '"Error: \\(.error | .message? // .)"'
+    lines = [
+        f"curl -sS{' -N' if stream else ''} {sh_quote(_openai_url(base_url))} \\",
+        f'  -H "Authorization: Bearer ${OPENAI_KEY_ENV}" \\',
+        "  -H 'Content-Type: application/json' \\",
+        f"  -d {sh_quote(body)} \\",
+    ]
+    if stream:
+        jq = ('if startswith("data: {") then .[6:] | fromjson | '
+              f"if .error then {error} else (.choices[]?.delta.content // empty) end {_JQ_NOT_SSE}")
+        lines += [f"  | jq -Rj --unbuffered {sh_quote(jq)}", "echo"]
+    else:
+        jq = f"if .error then {error} else .choices[0].message.content end"
+        lines += [f"  | jq -r {sh_quote(jq)}"]
+    return "\n".join(lines) + "\n"
+
+
+OPENAI_SNIPPET_NAMES = ("Python (requests)", "curl")
+
+
+def all_snippets(base_url: str, request: CompletionRequest, *, stream: bool, kind: str = "egp") -> dict[str, str]:
+    """The snippets by display name: for EGP (and the local model) the three of SNIPPET_NAMES;
+    for an OpenAI-compatible server (`kind="openai"`) requests and curl against /v1/chat/completions."""
+    if kind == "openai":
+        return {
+            OPENAI_SNIPPET_NAMES[0]: openai_python_requests(base_url, request, stream=stream),
+            OPENAI_SNIPPET_NAMES[1]: openai_curl(base_url, request, stream=stream),
+        }
     return {
         SNIPPET_NAMES[0]: python_sdk(base_url, request, stream=stream),
         SNIPPET_NAMES[1]: python_requests(base_url, request, stream=stream),

@@ -11,15 +11,22 @@ deltas, a chunk with `finish_reason`, then, when the request asked for
     fake.require_key("sk-...")            # 401 unless "Authorization: Bearer sk-..."
     fake.fail(429, retry_after=0)         # the next request gets a 429
     fake.requests[-1]["body"], fake.disconnects
+
+`llama_cpp_server(dir)` runs a real OpenAI-compatible server (llama-cpp-python's)
+with the bundled model, for tests that need one.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 DEFAULT_MODELS = ["fake-gpt", "fake-llama-3-8b"]
@@ -278,3 +285,52 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(data)
+
+
+# ---- a real one: llama-cpp-python's own OpenAI-compatible server, with the bundled model ------------
+
+LLAMA_CPP_MODEL = "smollm2"
+
+
+@contextmanager
+def llama_cpp_server(log_dir: Path) -> Iterator[str]:
+    """Runs `python -m llama_cpp.server` with the bundled SmolLM2 on a free port; yields its base URL.
+
+    Note: its very first answer after start can differ from the later ones at temperature 0
+    (its cache warms up), so send one request before comparing answers."""
+    import subprocess
+    import sys
+
+    import requests
+
+    from egp_core.local.engine import default_model_path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = log_dir / "llama-cpp-server.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()), "--model_alias",
+             LLAMA_CPP_MODEL, "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "512", "--n_threads", "2"],
+            stdout=out, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(base_url + "/v1/models", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("llama_cpp.server did not start:\n" + log.read_text(errors="replace")[-2000:])
+            time.sleep(0.1)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)

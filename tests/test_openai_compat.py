@@ -11,7 +11,7 @@ import pytest
 from egp_core import errors
 from egp_core.openai_compat import OpenAIClient, api_root, chat_body, redact, safe_url
 from egp_core.types import Chunk, CompletionRequest, Message, ModelParameters
-from tests.fake_openai import FakeOpenAI
+from tests.fake_openai import FakeOpenAI, llama_cpp_server
 
 KEY = "sk-test-abcdefgh12345678"
 
@@ -243,43 +243,13 @@ def test_model_list_fallback_when_server_has_none(fake):
 
 
 @pytest.fixture(scope="module")
-def llama_cpp_server(tmp_path_factory):
-    import subprocess
-    import sys
-
-    import requests
-
-    from egp_core.local.engine import default_model_path
-
-    port = free_port()
-    log = tmp_path_factory.mktemp("llama-cpp-server") / "server.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()), "--model_alias",
-             "smollm2", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "512", "--n_threads", "2"],
-            stdout=out, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(base_url + "/v1/models", timeout=2).ok:
-                break
-        except requests.ConnectionError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("llama_cpp.server did not start:\n" + log.read_text(errors="replace")[-2000:])
-        time.sleep(0.1)
-    yield base_url
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+def llama_cpp(tmp_path_factory):
+    with llama_cpp_server(tmp_path_factory.mktemp("llama-cpp")) as base_url:
+        yield base_url
 
 
-def test_real_llama_cpp_server(llama_cpp_server):
-    client = OpenAIClient(llama_cpp_server + "/v1")
+def test_real_llama_cpp_server(llama_cpp):
+    client = OpenAIClient(llama_cpp + "/v1")
     assert client.list_models() == ["smollm2"]
     request = CompletionRequest(model="smollm2", messages=[Message(role="user", content="Name a colour.")],
                                 model_parameters=ModelParameters(temperature=0, max_tokens=8))

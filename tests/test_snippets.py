@@ -18,16 +18,30 @@ import pytest
 import requests
 
 from egp_core.client import EGPClient
-from egp_core.snippets import SNIPPET_NAMES, all_snippets, curl, py_str, python_requests, python_sdk, sh_quote
+from egp_core.openai_compat import OpenAIClient
+from egp_core.snippets import (
+    OPENAI_SNIPPET_NAMES,
+    SNIPPET_NAMES,
+    all_snippets,
+    curl,
+    py_str,
+    python_requests,
+    python_sdk,
+    sh_quote,
+)
 from egp_core.types import CompletionRequest, Message, ModelParameters
 from tests.fake_egp import FakeEGP
+from tests.fake_openai import LLAMA_CPP_MODEL, FakeOpenAI, llama_cpp_server
 
 SECRET = "sk-test-Zq9$'\"x"
 TRICKY = 'Reply with one word. Quote: "hi" it\'s $HOME `date` \\n \\ back\\slash\nsecond line: café 日本語 ✓'
 
 
-def run_snippet(name: str, code: str, tmp_path: Path, api_key: str | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("EGP_", "SGP_")) and "proxy" not in k.lower()}
+def run_snippet(name: str, code: str, tmp_path: Path, api_key: str | None = None,
+                extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("EGP_", "SGP_", "OPENAI_")) and "proxy" not in k.lower()}
+    env.update(extra_env or {})
     env.update(PYTHONUTF8="1", LANG="C.UTF-8", LC_ALL="C.UTF-8", NO_PROXY="*")
     if api_key is not None:
         env["EGP_API_KEY"] = api_key
@@ -142,12 +156,14 @@ def test_streamed_error_and_noise_events(fake, tmp_path, name):
     assert "one two " in out and "The model crashed." in out
 
 
+@pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("name", ["Python (requests)", "curl"])
-def test_http_error_is_printed(fake, tmp_path, name):
+def test_http_error_is_printed(fake, tmp_path, name, stream):
     fake.require_key("right")
     req = CompletionRequest(model="fake-model", prompt="x")
-    proc = run_snippet(name, all_snippets(fake.base_url, req, stream=False)[name], tmp_path, api_key="wrong")
+    proc = run_snippet(name, all_snippets(fake.base_url, req, stream=stream)[name], tmp_path, api_key="wrong")
     assert "Invalid API key" in (proc.stdout + proc.stderr).decode()
+    assert b"Traceback" not in proc.stderr
 
 
 # ---- against the real local model --------------------------------------------------------------
@@ -187,3 +203,45 @@ def test_snippets_print_the_local_models_answer(local_server, local_model, tmp_p
         outputs = pool.map(lambda i: run_snippet(jobs[i][0], jobs[i][2], tmp_path / str(i)), range(len(jobs)))
         for (name, stream, _code), proc in zip(jobs, outputs, strict=True):
             assert printed(proc) == expected, (case, name, stream)
+
+
+# ---- OpenAI-compatible servers -------------------------------------------------------------------
+
+OPENAI_KEY = "sk-openai-Q'$\"9876"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("name", OPENAI_SNIPPET_NAMES)
+def test_openai_snippets_against_the_fake(tmp_path, name, stream):
+    answer = 'Réponse "citée" — it\'s $HOME\nligne deux'
+    with FakeOpenAI() as fake:
+        fake.reply(answer).require_key(OPENAI_KEY)
+        req = CompletionRequest(model="fake-gpt", messages=[Message(role="system", content="Be 'brief'"),
+                                                            Message(role="user", content=TRICKY)],
+                                model_parameters=ModelParameters(temperature=0, max_tokens=8, stop_sequences=["\n\n"]))
+        snippets = all_snippets(fake.base_url + "/v1", req, stream=stream, kind="openai")
+        assert list(snippets) == list(OPENAI_SNIPPET_NAMES)
+        code = snippets[name]
+        assert OPENAI_KEY not in code and "OPENAI_API_KEY" in code
+        env_key = {"OPENAI_API_KEY": OPENAI_KEY}
+        assert printed(run_snippet(name, code, tmp_path, extra_env=env_key)) == answer
+        sent = fake.requests[-1]
+        assert sent["path"] == "/v1/chat/completions"
+        assert sent["body"]["messages"][1]["content"] == TRICKY and sent["body"]["stop"] == ["\n\n"]
+        # a wrong key: the server's error is printed, not a traceback
+        proc = run_snippet(name, code, tmp_path, extra_env={"OPENAI_API_KEY": "sk-wrong-key-0000"})
+        assert "Incorrect API key" in (proc.stdout + proc.stderr).decode()
+        assert b"Traceback" not in proc.stderr
+
+
+def test_openai_snippets_print_llama_cpp_servers_answer(tmp_path):
+    with llama_cpp_server(tmp_path) as base_url:
+        client = OpenAIClient(base_url)
+        req = CompletionRequest(model=LLAMA_CPP_MODEL, prompt="Name a fruit.",
+                                model_parameters=ModelParameters(temperature=0, max_tokens=8))
+        client.complete(req)  # warm-up: this server's first answer can differ from later ones
+        expected = client.complete(req).text
+        assert expected.strip()
+        for stream in (False, True):
+            for name, code in all_snippets(base_url, req, stream=stream, kind="openai").items():
+                assert printed(run_snippet(name, code, tmp_path / f"{name[:4]}{stream}")) == expected, (name, stream)
