@@ -91,7 +91,8 @@ def build_request(
         raise ValueError("history must end with the new user question")
     count = count_tokens or estimate_tokens
     system = system_prompt.strip() if system_prompt and system_prompt.strip() else None
-    convo = [m for m in history if m.role != "system"]
+    # System messages become the system prompt; empty answers (a failed request) say nothing to the model.
+    convo = [m for m in history if m.role == "user" or (m.role == "assistant" and m.content.strip())]
     if system is None:  # a system message inside the history stands in for a missing system prompt
         system = next((m.content for m in history if m.role == "system" and m.content.strip()), None)
     if not convo:

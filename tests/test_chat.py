@@ -167,3 +167,11 @@ def test_long_title_is_cut_at_a_word():
     assert t[:-1].endswith("of") or t[-2] != " "
     unbroken = title_from("x" * 100)
     assert unbroken == "x" * 47 + "…"
+
+
+def test_empty_answers_are_left_out():
+    history = [U("first"), A(""), U("second"), A("  "), U("third")]
+    built = build_request(history, model="m", parameters=None, system_prompt=None)
+    assert built.request.prompt == "User: first\n\nUser: second\n\nUser: third\n\nAssistant:"
+    chat = build_request(history, model="m", parameters=None, system_prompt=None, api="chat")
+    assert [m.role for m in chat.request.messages] == ["user", "user", "user"]
