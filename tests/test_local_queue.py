@@ -165,3 +165,16 @@ def test_full_queue_answers_503_with_retry_after(server):
     for w in waiting:
         assert first_delta(w)["completion"]["text"] is not None
         w.close()
+
+
+def test_closing_a_stream_while_the_prompt_is_evaluated_frees_the_engine(server):
+    """A ~6,000-token prompt takes many seconds to evaluate; the disconnect cuts it short."""
+    before = requests.post(server.base_url + "/v2/completions", json=SHORT, timeout=60).json()
+    body = {**SHORT, "prompt": "The river runs past the old mill and the market square. " * 500}
+    r = open_stream(server.base_url, body)
+    server.wait_until(lambda h: h["busy"])
+    r.close()
+    server.wait_until(lambda h: not h["busy"], FREED_WITHIN)
+    # the engine is sound afterwards: same greedy answer as before
+    after = requests.post(server.base_url + "/v2/completions", json=SHORT, timeout=60).json()
+    assert after == before

@@ -4,7 +4,7 @@ An `Engine` owns one `llama_cpp.Llama` and one worker thread. Jobs wait in a
 bounded FIFO queue and run one at a time; each job pushes its events
 (`Delta`, `Finished`, `Failed`) into a sink callback from the worker thread.
 Cancelling a job removes it from the queue, or stops it between two tokens
-(or two prompt chunks of `PREFILL_CHUNK` tokens) when it is running.
+(or, while the prompt is evaluated, between two steps of llama.cpp's graph).
 
 Sampling defaults when the request leaves a parameter out: temperature 0.2,
 top_p 0.95, top_k 40 (llama.cpp's), min_p 0.05, no penalties, max_tokens =
@@ -37,7 +37,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 DEFAULT_MODEL_ID = "SmolLM2-135M-Instruct"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MAX_CONTEXT = 8192  # cap on n_ctx; the bundled model was trained with 8192
-PREFILL_CHUNK = 16  # prompt tokens evaluated between two cancellation checks
 DEFAULT_MAX_WAITING = 8
 
 
@@ -191,6 +190,8 @@ class Engine:
         self._current: Job | None = None
         self._closed = False
         self._loaded = threading.Event()
+        self._abort_check: Callable[[], bool] = _never
+        self._set_abort: Callable[[bool], None] = lambda on: None
 
     # -- loading
 
@@ -232,6 +233,7 @@ class Engine:
                 n_threads_batch=self._n_threads,
                 verbose=False,
             )
+            self._install_abort(llm)
             self._llm = llm
             self.n_ctx = llm.n_ctx()
             self._setup_template(llm)
@@ -448,9 +450,12 @@ class Engine:
                 finish = "stop"
         yield Finished(finish, len(tokens), produced)
 
-    @staticmethod
-    def _prefill(llm, tokens: list[int], cancelled: Callable[[], bool]) -> bool:
-        """Evaluates the prompt in small chunks, reusing the cached common prefix."""
+    def _prefill(self, llm, tokens: list[int], cancelled: Callable[[], bool]) -> bool:
+        """Evaluates the prompt in full batches, reusing the cached common prefix.
+
+        llama.cpp asks `cancelled` between the steps of each batch (its abort
+        callback), so a long prompt is abandoned within milliseconds.
+        """
         cached = llm.input_ids[: llm.n_tokens].tolist()
         prefix = 0
         for a, b in zip(cached, tokens, strict=False):
@@ -459,11 +464,38 @@ class Engine:
             prefix += 1
         prefix = min(prefix, len(tokens) - 1)  # always decode one token for fresh logits
         llm.n_tokens = prefix
-        for start in range(prefix, len(tokens), PREFILL_CHUNK):
+        if cancelled():
+            return False
+        self._abort_check = cancelled
+        self._set_abort(True)
+        try:
+            llm.eval(tokens[prefix:])
+        except RuntimeError:
             if cancelled():
                 return False
-            llm.eval(tokens[start : start + PREFILL_CHUNK])
+            raise
+        finally:
+            self._set_abort(False)
+            self._abort_check = _never
         return True
+
+    def _install_abort(self, llm) -> None:
+        """Binds llama_set_abort_callback (not wrapped by llama-cpp-python) for this context."""
+        import ctypes
+
+        import llama_cpp
+
+        setter = llama_cpp.llama_cpp._lib.llama_set_abort_callback
+        setter.argtypes = [ctypes.c_void_p, llama_cpp.ggml_abort_callback, ctypes.c_void_p]
+        setter.restype = None
+        callback = llama_cpp.ggml_abort_callback(lambda _data: bool(self._abort_check()))
+        no_callback = llama_cpp.ggml_abort_callback()
+        self._abort_callbacks = (callback, no_callback)  # keep them alive
+        self._set_abort = lambda on: setter(llm.ctx, callback if on else no_callback, None)
+
+
+def _never() -> bool:
+    return False
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.01) -> bool:
