@@ -268,9 +268,13 @@ def openai_curl(base_url: str, request: CompletionRequest, *, stream: bool) -> s
 OPENAI_SNIPPET_NAMES = ("Python (requests)", "curl")
 
 
-def all_snippets(base_url: str, request: CompletionRequest, *, stream: bool, kind: str = "egp") -> dict[str, str]:
+def all_snippets(base_url: str, request: CompletionRequest, *, stream: bool, kind: str = "egp",
+                 account_id: str | None = None) -> dict[str, str]:
     """The snippets by display name: for EGP (and the local model) the three of SNIPPET_NAMES;
-    for an OpenAI-compatible server (`kind="openai"`) requests and curl against /v1/chat/completions."""
+    for an OpenAI-compatible server (`kind="openai"`) requests and curl against /v1/chat/completions.
+    `account_id` (the connection's; not a secret) is written in when the request has none."""
+    if account_id and not request.account_id and kind != "openai":
+        request = request.model_copy(update={"account_id": account_id})
     if kind == "openai":
         return {
             OPENAI_SNIPPET_NAMES[0]: openai_python_requests(base_url, request, stream=stream),

@@ -245,3 +245,13 @@ def test_openai_snippets_print_llama_cpp_servers_answer(tmp_path):
         for stream in (False, True):
             for name, code in all_snippets(base_url, req, stream=stream, kind="openai").items():
                 assert printed(run_snippet(name, code, tmp_path / f"{name[:4]}{stream}")) == expected, (name, stream)
+
+
+@pytest.mark.parametrize("name", SNIPPET_NAMES)
+def test_connection_account_id_is_sent(fake, tmp_path, name):
+    fake.reply(text="ok")
+    req = CompletionRequest(model="fake-model", prompt="x")
+    code = all_snippets(fake.base_url, req, stream=False, account_id="acct-42")[name]
+    assert printed(run_snippet(name, code, tmp_path)) == "ok"
+    assert fake.requests[-1].body["account_id"] == "acct-42"
+    assert all(r.path != "/user-info" for r in fake.requests)  # the SDK need not look it up
