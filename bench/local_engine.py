@@ -53,7 +53,9 @@ PARAGRAPH = (
 
 
 def long_prompt(engine: Engine, target: int = 1000) -> str:
-    text = "Read these notes, then write a very long story about a dragon and a knight, with many chapters.\n\n"
+    text = (
+        "Read these notes, then write a very long story about a dragon and a knight, with many chapters.\n\n"
+    )
     while len(engine.tokenize_prompt(text + PARAGRAPH)) < target:
         text += PARAGRAPH
     return text
@@ -69,7 +71,9 @@ class Run:
 
 def via_server(client: EGPClient, prompt: str, max_tokens: int) -> Run:
     request = CompletionRequest(
-        model=DEFAULT_MODEL_ID, prompt=prompt, model_parameters=ModelParameters(temperature=0, max_tokens=max_tokens)
+        model=DEFAULT_MODEL_ID,
+        prompt=prompt,
+        model_parameters=ModelParameters(temperature=0, max_tokens=max_tokens),
     )
     stream = client.stream(request)
     started = time.monotonic()
@@ -98,7 +102,9 @@ def in_process(engine: Engine, prompt: str, max_tokens: int) -> Run:
             times.append(time.monotonic())
             parts.append(text)
     text = "".join(parts)
-    n = len(llm.tokenize(text.encode(), add_bos=False, special=False))  # replaced by the server's count when equal
+    n = len(
+        llm.tokenize(text.encode(), add_bos=False, special=False)
+    )  # replaced by the server's count when equal
     return Run(times[0] - started, (n - 1) / (times[-1] - times[0]), n, text)
 
 
@@ -107,7 +113,17 @@ def start_server(threads: int) -> tuple[subprocess.Popen, str, float]:
     env = {k: v for k, v in os.environ.items() if k not in ("EGP_LOCAL_API_KEY", "EGP_LOCAL_MODELS")}
     started = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "-m", "egp_core.local", "--port", "0", "--threads", str(threads), "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "egp_core.local",
+            "--port",
+            "0",
+            "--threads",
+            str(threads),
+            "--log-level",
+            "warning",
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -137,7 +153,9 @@ def main() -> None:
     try:
         client = EGPClient(url, read_timeout=300)
         stream = client.stream(
-            CompletionRequest(model=DEFAULT_MODEL_ID, prompt="Hi", model_parameters=ModelParameters(max_tokens=4))
+            CompletionRequest(
+                model=DEFAULT_MODEL_ID, prompt="Hi", model_parameters=ModelParameters(max_tokens=4)
+            )
         )
         first = next(iter(stream))
         cold = first.at - started
@@ -150,7 +168,9 @@ def main() -> None:
         print(f"in-process model load (reference): {(time.monotonic() - load_started) * 1000:.0f} ms")
         prompts = {"short": SHORT, "~1000 tokens": long_prompt(engine)}
         for name, prompt in prompts.items():
-            print(f"prompt {name!r}: {len(engine.tokenize_prompt(prompt))} prompt tokens (chat template included)")
+            print(
+                f"prompt {name!r}: {len(engine.tokenize_prompt(prompt))} prompt tokens (chat template included)"
+            )
 
         results: dict[tuple[str, str], list[Run]] = {}
         for r in range(args.rounds):

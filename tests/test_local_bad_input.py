@@ -65,7 +65,12 @@ def test_bad_bodies_get_a_4xx_json_answer(local_server, case):
 @pytest.mark.parametrize("path", ["/v2/completions", "/v4/chat-completions"])
 def test_out_of_range_parameters_are_422_with_fastapi_detail(local_server, model_parameters, path):
     (field,) = model_parameters
-    body = {"model": MODEL, "prompt": "Hi", "messages": [{"role": "user", "content": "Hi"}], "model_parameters": model_parameters}
+    body = {
+        "model": MODEL,
+        "prompt": "Hi",
+        "messages": [{"role": "user", "content": "Hi"}],
+        "model_parameters": model_parameters,
+    }
     r = requests.post(local_server.base_url + path, json=body, timeout=60)
     assert r.status_code == 422, r.text
     (error,) = r.json()["detail"]
@@ -85,7 +90,9 @@ def test_unknown_model_is_404_listing_the_known_ones(local_server):
 
 def test_prompt_longer_than_the_context_is_400_with_the_counts(local_server):
     r = requests.post(
-        local_server.base_url + "/v2/completions", json={"model": MODEL, "prompt": "hello " * 9000}, timeout=60
+        local_server.base_url + "/v2/completions",
+        json={"model": MODEL, "prompt": "hello " * 9000},
+        timeout=60,
     )
     assert r.status_code == 400
     detail = r.json()["detail"]
@@ -130,7 +137,9 @@ KEY = "sk-local-test-5f1c9a"
 
 @pytest.fixture(scope="module")
 def keyed_server(tmp_path_factory):
-    server = start_local_server(tmp_path_factory.mktemp("keyed"), "--threads", "1", env={"EGP_LOCAL_API_KEY": KEY})
+    server = start_local_server(
+        tmp_path_factory.mktemp("keyed"), "--threads", "1", env={"EGP_LOCAL_API_KEY": KEY}
+    )
     yield server
     stop_local_server(server)
 
@@ -158,8 +167,12 @@ def test_api_key_is_required_when_set(keyed_server, method, path, body):
 
 
 def test_api_key_never_logged(keyed_server):
-    requests.post(keyed_server.base_url + "/v2/completions", json=GOOD, headers={"x-api-key": KEY}, timeout=60)
-    requests.post(keyed_server.base_url + "/v2/completions", json=GOOD, headers={"x-api-key": KEY + "x"}, timeout=60)
+    requests.post(
+        keyed_server.base_url + "/v2/completions", json=GOOD, headers={"x-api-key": KEY}, timeout=60
+    )
+    requests.post(
+        keyed_server.base_url + "/v2/completions", json=GOOD, headers={"x-api-key": KEY + "x"}, timeout=60
+    )
     logs = keyed_server.log() + (keyed_server.log_path.parent / "local-server.out").read_text()
     assert "POST /v2/completions" in logs  # the access log is on, and still holds no key
     assert KEY not in logs

@@ -85,7 +85,9 @@ def test_streamed_deltas_concatenate_to_the_non_streamed_text(server, path):
     *deltas, last = bodies
     assert all(b.token_usage is None and b.completion.finish_reason is None for b in deltas)
     assert last.completion.text == ""
-    assert last.token_usage is not None and last.completion.finish_reason == whole["completion"]["finish_reason"]
+    assert (
+        last.token_usage is not None and last.completion.finish_reason == whole["completion"]["finish_reason"]
+    )
     assert "".join(b.completion.text for b in deltas) == whole["completion"]["text"]
     assert last.token_usage.model_dump() == whole["token_usage"]
 
@@ -111,7 +113,9 @@ def test_chat_completions_non_streaming_and_streaming(server):
 def test_completion_prompt_is_one_user_turn_of_the_chat_template(server):
     """/v2 with a prompt and /v4/chat-completions with that prompt as the only user message agree."""
     params = {"temperature": 0, "max_tokens": 16}
-    a = post(server.base_url, "/v2/completions", {"model": MODEL, "prompt": PROMPT, "model_parameters": params}).json()
+    a = post(
+        server.base_url, "/v2/completions", {"model": MODEL, "prompt": PROMPT, "model_parameters": params}
+    ).json()
     b = post(
         server.base_url,
         "/v4/chat-completions",
@@ -133,7 +137,9 @@ def test_official_scale_egp_sdk_create_stream_and_list(server):
     )
     assert done.completion.text and done.token_usage.total > 0
     parts = list(
-        client.completions().stream(model=MODEL, prompt=PROMPT, model_parameters=params, account_id=client.account_id)
+        client.completions().stream(
+            model=MODEL, prompt=PROMPT, model_parameters=params, account_id=client.account_id
+        )
     )
     assert "".join(p.completion.text for p in parts) == done.completion.text
     assert parts[-1].token_usage.total == done.token_usage.total
@@ -141,7 +147,14 @@ def test_official_scale_egp_sdk_create_stream_and_list(server):
 
 
 def test_sdk_null_fields_are_accepted(server):
-    body = {"model": MODEL, "prompt": "Hi", "images": None, "model_parameters": None, "account_id": None, "stream": False}
+    body = {
+        "model": MODEL,
+        "prompt": "Hi",
+        "images": None,
+        "model_parameters": None,
+        "account_id": None,
+        "stream": False,
+    }
     r = post(server.base_url, "/v2/completions", body)
     assert r.status_code == 200, r.text
     nulls = {"temperature": None, "max_tokens": 3, "stop_sequences": None, "top_k": None, "top_p": None}
@@ -154,7 +167,9 @@ def test_sdk_null_fields_are_accepted(server):
 def test_top_k_both_spellings_are_honoured(server, spelling):
     """top-k 1 at temperature 1 leaves one choice per step: exactly the greedy answer."""
     base = {"model": MODEL, "prompt": "Tell me a short story."}
-    greedy = post(server.base_url, "/v2/completions", {**base, "model_parameters": {"temperature": 0, "max_tokens": 30}})
+    greedy = post(
+        server.base_url, "/v2/completions", {**base, "model_parameters": {"temperature": 0, "max_tokens": 30}}
+    )
     sampled = post(
         server.base_url,
         "/v4/completions",
@@ -169,19 +184,37 @@ def test_top_p_both_spellings_are_accepted_and_validated(server, spelling):
     ok = post(
         server.base_url,
         "/v4/completions",
-        {"model": MODEL, "prompt": "Hi", "model_parameters": {spelling: 0.01, "temperature": 1, "max_tokens": 20}},
+        {
+            "model": MODEL,
+            "prompt": "Hi",
+            "model_parameters": {spelling: 0.01, "temperature": 1, "max_tokens": 20},
+        },
     )
     greedy = post(
-        server.base_url, "/v2/completions", {"model": MODEL, "prompt": "Hi", "model_parameters": {"temperature": 0, "max_tokens": 20}}
+        server.base_url,
+        "/v2/completions",
+        {"model": MODEL, "prompt": "Hi", "model_parameters": {"temperature": 0, "max_tokens": 20}},
     )
     assert ok.status_code == 200, ok.text
     assert ok.json()["completion"]["text"] == greedy.json()["completion"]["text"]  # top_p 0.01 ~ greedy
-    bad = post(server.base_url, "/v4/completions", {"model": MODEL, "prompt": "Hi", "model_parameters": {spelling: 5}})
+    bad = post(
+        server.base_url,
+        "/v4/completions",
+        {"model": MODEL, "prompt": "Hi", "model_parameters": {spelling: 5}},
+    )
     assert bad.status_code == 422
 
 
 def test_max_tokens_gives_length_and_exact_usage(server):
-    r = post(server.base_url, "/v2/completions", {"model": MODEL, "prompt": "Write a long essay about rivers.", "model_parameters": {"temperature": 0, "max_tokens": 7}})
+    r = post(
+        server.base_url,
+        "/v2/completions",
+        {
+            "model": MODEL,
+            "prompt": "Write a long essay about rivers.",
+            "model_parameters": {"temperature": 0, "max_tokens": 7},
+        },
+    )
     data = r.json()
     assert data["completion"]["finish_reason"] == "length"
     assert data["token_usage"]["completion"] == 7
@@ -189,14 +222,21 @@ def test_max_tokens_gives_length_and_exact_usage(server):
 
 def test_stop_sequence_is_not_emitted_and_finishes_with_stop(server):
     params = {"temperature": 0, "max_tokens": 20}
-    full = post(server.base_url, "/v2/completions", {"model": MODEL, "prompt": PROMPT, "model_parameters": params}).json()
+    full = post(
+        server.base_url, "/v2/completions", {"model": MODEL, "prompt": PROMPT, "model_parameters": params}
+    ).json()
     text = full["completion"]["text"]
     assert "Paris" in text
     for stream in (False, True):
         r = post(
             server.base_url,
             "/v2/completions",
-            {"model": MODEL, "prompt": PROMPT, "stream": stream, "model_parameters": {**params, "stop_sequences": ["Paris"]}},
+            {
+                "model": MODEL,
+                "prompt": PROMPT,
+                "stream": stream,
+                "model_parameters": {**params, "stop_sequences": ["Paris"]},
+            },
         )
         if stream:
             bodies = [json.loads(d) for _, d in sse_events(r)]
@@ -214,7 +254,13 @@ def test_stop_sequence_split_across_tokens(server):
     params = {"temperature": 0, "max_tokens": 20, "stop_sequences": ["capital of"]}
     bodies = [
         json.loads(d)
-        for _, d in sse_events(post(server.base_url, "/v2/completions", {"model": MODEL, "prompt": PROMPT, "stream": True, "model_parameters": params}))
+        for _, d in sse_events(
+            post(
+                server.base_url,
+                "/v2/completions",
+                {"model": MODEL, "prompt": PROMPT, "stream": True, "model_parameters": params},
+            )
+        )
     ]
     text = "".join(b["completion"]["text"] for b in bodies)
     assert text == "The "
@@ -255,7 +301,11 @@ def test_model_listings_name_the_model_the_completions_paths_accept(server, path
         assert {"model_type", "model_vendor", "model_availability"} <= set(item)
         assert item["context_length"] == 8192
     assert ids == [MODEL]
-    r = post(server.base_url, "/v2/completions", {"model": ids[0], "prompt": "Hi", "model_parameters": {"max_tokens": 2}})
+    r = post(
+        server.base_url,
+        "/v2/completions",
+        {"model": ids[0], "prompt": "Hi", "model_parameters": {"max_tokens": 2}},
+    )
     assert r.status_code == 200
 
 
@@ -271,3 +321,30 @@ def test_health_reports_ready_and_idle(server):
     assert health["ready"] is True and health["status"] == "ok"
     assert health["busy"] is False and health["queue_length"] == 0
     assert health["models"][0]["id"] == MODEL
+
+
+def test_prompt_usage_is_the_exact_token_count_of_the_chat_template(server):
+    """Independently: render the GGUF's own template with jinja2, tokenize with the model's vocabulary."""
+    import jinja2
+    from llama_cpp import Llama
+
+    from egp_core.local.engine import default_model_path
+
+    vocab = Llama(model_path=str(default_model_path()), vocab_only=True, verbose=False)
+    template = jinja2.Environment().from_string(vocab.metadata["tokenizer.chat_template"])
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": PROMPT}]
+    for path, body in [
+        ("/v2/completions", {"prompt": PROMPT}),
+        ("/v4/chat-completions", {"messages": messages}),
+    ]:
+        rendered = template.render(
+            messages=body.get("messages") or [{"role": "user", "content": PROMPT}], add_generation_prompt=True
+        )
+        expected = len(vocab.tokenize(rendered.encode(), add_bos=False, special=True))
+        r = post(
+            server.base_url,
+            path,
+            {"model": MODEL, **body, "model_parameters": {"temperature": 0, "max_tokens": 3}},
+        )
+        assert r.json()["token_usage"]["prompt"] == expected
+    vocab.close()

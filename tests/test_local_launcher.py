@@ -24,7 +24,11 @@ def test_starts_once_and_is_reused_on_rerun():
     assert first.wait_ready(60) is True
     assert first.is_ready() and first.error is None
 
-    body = {"model": DEFAULT_MODEL_ID, "prompt": "Hi", "model_parameters": {"temperature": 0, "max_tokens": 3}}
+    body = {
+        "model": DEFAULT_MODEL_ID,
+        "prompt": "Hi",
+        "model_parameters": {"temperature": 0, "max_tokens": 3},
+    }
     r = requests.post(first.base_url + "/v2/completions", json=body, timeout=60)
     assert r.status_code == 200 and r.json()["token_usage"]["completion"] <= 3
 
@@ -45,7 +49,9 @@ def test_a_model_that_cannot_load_gives_a_friendly_error(tmp_path: Path):
         assert not server.is_ready()
         health = requests.get(server.base_url + "/health", timeout=10).json()
         assert health["status"] == "error" and health["error"] == server.error
-        r = requests.post(server.base_url + "/v2/completions", json={"model": "broken", "prompt": "Hi"}, timeout=30)
+        r = requests.post(
+            server.base_url + "/v2/completions", json={"model": "broken", "prompt": "Hi"}, timeout=30
+        )
         assert r.status_code == 503
         assert "could not be loaded" in r.json()["detail"]
     finally:
@@ -55,7 +61,11 @@ def test_a_model_that_cannot_load_gives_a_friendly_error(tmp_path: Path):
 def test_requests_sent_while_loading_wait_for_the_model():
     server = LocalServer(registry=Registry(n_threads=1))
     try:
-        body = {"model": DEFAULT_MODEL_ID, "prompt": "Hi", "model_parameters": {"temperature": 0, "max_tokens": 2}}
+        body = {
+            "model": DEFAULT_MODEL_ID,
+            "prompt": "Hi",
+            "model_parameters": {"temperature": 0, "max_tokens": 2},
+        }
         r = requests.post(server.base_url + "/v2/completions", json=body, timeout=60)  # sent at once
         assert r.status_code == 200, r.text
         assert server.is_ready()

@@ -56,7 +56,9 @@ def first_delta(stream: Stream) -> dict:
     return stream.next_event()
 
 
-def send_without_reading(base_url: str, body: dict, path: str = "/v2/completions") -> http.client.HTTPConnection:
+def send_without_reading(
+    base_url: str, body: dict, path: str = "/v2/completions"
+) -> http.client.HTTPConnection:
     """Sends a request and returns the open connection; closing it is the disconnect."""
     url = urlsplit(base_url)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
@@ -73,7 +75,11 @@ def server(local_server):
 
 @pytest.mark.parametrize("path", ["/v2/completions", "/v4/chat-completions"])
 def test_closing_a_stream_while_generating_frees_the_engine(server, path):
-    body = LONG if path == "/v2/completions" else {**LONG, "messages": [{"role": "user", "content": LONG["prompt"]}]}
+    body = (
+        LONG
+        if path == "/v2/completions"
+        else {**LONG, "messages": [{"role": "user", "content": LONG["prompt"]}]}
+    )
     r = open_stream(server.base_url, body, path)
     first_delta(r)
     assert server.health()["busy"] is True

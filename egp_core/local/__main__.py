@@ -24,11 +24,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8765, help="port to listen on (default: 8765; 0 = any free port)")
-    parser.add_argument("--models", default=None, help="extra GGUF files, comma-separated (default: $EGP_LOCAL_MODELS)")
-    parser.add_argument("--n-ctx", type=int, default=None, help="context size in tokens (default: the model's, at most 8192)")
+    parser.add_argument(
+        "--port", type=int, default=8765, help="port to listen on (default: 8765; 0 = any free port)"
+    )
+    parser.add_argument(
+        "--models", default=None, help="extra GGUF files, comma-separated (default: $EGP_LOCAL_MODELS)"
+    )
+    parser.add_argument(
+        "--n-ctx", type=int, default=None, help="context size in tokens (default: the model's, at most 8192)"
+    )
     parser.add_argument("--threads", type=int, default=default_threads(), help="CPU threads for llama.cpp")
-    parser.add_argument("--max-waiting", type=int, default=DEFAULT_MAX_WAITING, help="queued requests per model before 503")
+    parser.add_argument(
+        "--max-waiting", type=int, default=DEFAULT_MAX_WAITING, help="queued requests per model before 503"
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser.parse_args(argv)
 
@@ -36,7 +44,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    registry = Registry(model_specs(args.models), n_ctx=args.n_ctx, n_threads=args.threads, max_waiting=args.max_waiting)
+    registry = Registry(
+        model_specs(args.models), n_ctx=args.n_ctx, n_threads=args.threads, max_waiting=args.max_waiting
+    )
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))

@@ -140,7 +140,9 @@ class EmptyPrompt(ValueError):
 
 class QueueFull(RuntimeError):
     def __init__(self, waiting: int) -> None:
-        super().__init__(f"The local model is busy: {waiting} requests are already waiting. Try again shortly.")
+        super().__init__(
+            f"The local model is busy: {waiting} requests are already waiting. Try again shortly."
+        )
 
 
 class ModelNotReady(RuntimeError):
@@ -273,7 +275,9 @@ class Engine:
             for t in (llm.token_eos(), llm.token_bos())
         ]
         self._template_bos = vocab_text[1]
-        self._formatter = Jinja2ChatFormatter(template=template, eos_token=vocab_text[0], bos_token=vocab_text[1])
+        self._formatter = Jinja2ChatFormatter(
+            template=template, eos_token=vocab_text[0], bos_token=vocab_text[1]
+        )
 
     def _require_ready(self):
         if self.state == "error":

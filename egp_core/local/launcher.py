@@ -44,7 +44,11 @@ class LocalServer:
         self.base_url = f"http://{url_host}:{self.port}"
         self._start_error: str | None = None
         config = uvicorn.Config(
-            create_app(self.registry), log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=2
+            create_app(self.registry),
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=2,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name="egp-local-server", daemon=True)

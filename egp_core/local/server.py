@@ -113,7 +113,9 @@ def _validate(model: type[_M], data: Any) -> _M:
             err = dict(err)
             err["loc"] = ["body", *err["loc"]]
             if "ctx" in err:
-                err["ctx"] = {k: v if isinstance(v, str | int | float | bool) else str(v) for k, v in err["ctx"].items()}
+                err["ctx"] = {
+                    k: v if isinstance(v, str | int | float | bool) else str(v) for k, v in err["ctx"].items()
+                }
             errors.append(err)
         raise HTTPException(422, errors) from None
 
@@ -272,7 +274,9 @@ def create_app(
             return
         given = request.headers.get("x-api-key", "")
         if not hmac.compare_digest(given.encode("utf-8"), key.encode("utf-8")):
-            raise HTTPException(401, "The API key is missing or wrong. Send this server's key in the x-api-key header.")
+            raise HTTPException(
+                401, "The API key is missing or wrong. Send this server's key in the x-api-key header."
+            )
 
     api = APIRouter(dependencies=[Depends(require_key)])
 
@@ -290,7 +294,9 @@ def create_app(
         while engine.state not in ("ready", "error"):
             if loop.time() > deadline:
                 raise HTTPException(
-                    503, "The local model is still loading. Try again in a moment.", headers={"Retry-After": "1"}
+                    503,
+                    "The local model is still loading. Try again in a moment.",
+                    headers={"Retry-After": "1"},
                 )
             if await request.is_disconnected():
                 raise _ClientGone()
@@ -298,9 +304,13 @@ def create_app(
         if engine.state == "error":
             raise HTTPException(503, engine.error or "The local model could not be loaded.")
 
-    async def run(request: Request, body: CompletionRequest, engine: Engine, tokenize, render: Render) -> Response:
+    async def run(
+        request: Request, body: CompletionRequest, engine: Engine, tokenize, render: Render
+    ) -> Response:
         if body.images:
-            raise HTTPException(400, "The local model cannot read images. Remove the images or pick another model.")
+            raise HTTPException(
+                400, "The local model cannot read images. Remove the images or pick another model."
+            )
         try:
             await ready(engine, request)
         except _ClientGone:
@@ -360,7 +370,12 @@ def create_app(
     @api.get("/v4/models")
     async def models_v4() -> dict[str, Any]:
         items = [item(e) for e in registry.engines.values()]
-        return {"items": items, "current_page": 1, "items_per_page": len(items), "total_item_count": len(items)}
+        return {
+            "items": items,
+            "current_page": 1,
+            "items_per_page": len(items),
+            "total_item_count": len(items),
+        }
 
     @api.get("/v5/chat/completions/models")
     async def models_v5() -> dict[str, Any]:
@@ -383,7 +398,9 @@ def create_app(
             "first_name": "Local",
             "last_name": "User",
             "email": "local@localhost",
-            "access_profiles": [{"role": "admin", "account": {"id": LOCAL_ACCOUNT_ID, "name": CONNECTION_NAME}}],
+            "access_profiles": [
+                {"role": "admin", "account": {"id": LOCAL_ACCOUNT_ID, "name": CONNECTION_NAME}}
+            ],
         }
 
     @app.get("/health")
