@@ -38,6 +38,7 @@ DEFAULT_MODEL_ID = "SmolLM2-135M-Instruct"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MAX_CONTEXT = 8192  # cap on n_ctx; the bundled model was trained with 8192
 DEFAULT_MAX_WAITING = 8
+STOPPED_MESSAGE = "The local model stopped before finishing this answer (the request was cancelled or the server is shutting down). Try again."
 
 
 def default_model_path() -> Path:
@@ -325,6 +326,8 @@ class Engine:
         self._require_ready()
         self.check_fits(job.tokens)
         with self._cond:
+            if self._closed:
+                raise ModelNotReady("The local model server is shutting down. Try again in a moment.")
             if len(self._waiting) >= self.max_waiting:
                 raise QueueFull(len(self._waiting))
             self._waiting.append(job)
@@ -361,15 +364,19 @@ class Engine:
         }
 
     def close(self) -> None:
+        """Stops the worker; waiting and running jobs end with a Failed event."""
         with self._cond:
             self._closed = True
-            for job in self._waiting:
-                job.cancelled.set()
-                job.done.set()
+            waiting = list(self._waiting)
             self._waiting.clear()
             self._cond.notify_all()
-        if self._current is not None:
-            self._current.cancelled.set()
+            current = self._current
+        for job in waiting:
+            job.cancelled.set()
+            _report(job, Failed(STOPPED_MESSAGE))
+            job.done.set()
+        if current is not None:
+            current.cancelled.set()
 
     def _work(self) -> None:
         while True:
@@ -380,19 +387,22 @@ class Engine:
                     return
                 job = self._waiting.popleft()
                 self._current = job
+            ended = False
             try:
                 if not job.cancelled.is_set():
                     for event in self.generate(job.tokens, job.params, job.cancelled.is_set):
+                        ended = not isinstance(event, Delta)
                         job.sink(event)
             except Exception as exc:  # noqa: BLE001 - reported to the client as a stream error
                 log.exception("generation failed on %s", self.id)
-                try:
-                    job.sink(Failed(f"The local model failed while generating ({type(exc).__name__})."))
-                except Exception:  # noqa: BLE001
-                    log.exception("could not report a generation failure")
+                ended = _report(
+                    job, Failed(f"The local model failed while generating ({type(exc).__name__}).")
+                )
             finally:
                 with self._cond:
                     self._current = None
+                if not ended:  # cancelled: whoever still listens learns it ended
+                    _report(job, Failed(STOPPED_MESSAGE))
                 job.done.set()
 
     # -- generation (worker thread only, or a caller that owns the engine)
@@ -496,6 +506,14 @@ class Engine:
         no_callback = llama_cpp.ggml_abort_callback()
         self._abort_callbacks = (callback, no_callback)  # keep them alive
         self._set_abort = lambda on: setter(llm.ctx, callback if on else no_callback, None)
+
+
+def _report(job: Job, event: Event) -> bool:
+    try:
+        job.sink(event)
+    except Exception:  # noqa: BLE001 - a broken sink must not kill the worker
+        log.exception("could not deliver an event")
+    return True
 
 
 def _never() -> bool:
