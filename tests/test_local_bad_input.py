@@ -34,6 +34,13 @@ CASES = {
     "wrong content type": (b"model=x&prompt=hi", "application/x-www-form-urlencoded", 415),
     "text content type": (b'{"model": "SmolLM2-135M-Instruct", "prompt": "Hi"}', "text/plain", 415),
     "2 MB prompt": (None, "application/json", 413),
+    "deeply nested JSON": (b'{"model": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "application/json", 400),
+    "not UTF-8": (b'{"model": "\xff\xfe", "prompt": "Hi"}', "application/json", 400),
+    "temperature NaN": (
+        b'{"model": "SmolLM2-135M-Instruct", "prompt": "Hi", "model_parameters": {"temperature": NaN}}',
+        "application/json",
+        422,
+    ),
 }
 
 
@@ -76,6 +83,12 @@ def test_out_of_range_parameters_are_422_with_fastapi_detail(local_server, model
     (error,) = r.json()["detail"]
     assert error["loc"] == ["body", "model_parameters", field]
     assert error["msg"] and error["type"]
+
+
+def test_a_lone_surrogate_in_the_prompt_is_survived(local_server):
+    data = b'{"model": "SmolLM2-135M-Instruct", "prompt": "Hi \\ud800 there", "model_parameters": {"max_tokens": 2}}'
+    r = raw_post(local_server.base_url + "/v2/completions", data)
+    assert r.status_code == 200, r.text
 
 
 def test_unknown_model_is_404_listing_the_known_ones(local_server):

@@ -39,8 +39,11 @@ def test_starts_once_and_is_reused_on_rerun():
     assert r.status_code == 200
 
 
-def test_a_model_that_cannot_load_gives_a_friendly_error(tmp_path: Path):
+@pytest.mark.parametrize("content", [None, b"this is not a model"])
+def test_a_model_that_cannot_load_gives_a_friendly_error(tmp_path: Path, content):
     missing = tmp_path / "missing.gguf"
+    if content is not None:
+        missing.write_bytes(content)
     server = LocalServer(registry=Registry([ModelSpec("broken", missing)]))
     try:
         assert server.wait_ready(30) is False

@@ -255,15 +255,27 @@ class Engine:
             self._loaded.set()
 
     def _trained_context(self) -> int:
-        from llama_cpp import Llama
+        """The context length the model was trained with, read from the GGUF metadata only."""
+        import ctypes
 
-        probe = Llama(model_path=str(self.spec.path), vocab_only=True, verbose=False)
-        meta = probe.metadata
-        arch = meta.get("general.architecture", "")
+        import llama_cpp
+
+        params = llama_cpp.llama_model_default_params()
+        params.vocab_only = True
+        model = llama_cpp.llama_model_load_from_file(str(self.spec.path).encode(), params)
+        if not model:
+            raise ValueError(f"not a GGUF model llama.cpp can read: {self.spec.path}")
         try:
-            return int(meta.get(f"{arch}.context_length", 2048))
+            buf = ctypes.create_string_buffer(256)
+
+            def meta(key: str) -> str:
+                n = llama_cpp.llama_model_meta_val_str(model, key.encode(), buf, len(buf))
+                return buf.value.decode() if n >= 0 else ""
+
+            value = meta(f"{meta('general.architecture')}.context_length")
+            return int(value) if value.isdigit() else 2048
         finally:
-            probe.close()
+            llama_cpp.llama_model_free(model)
 
     def _setup_template(self, llm) -> None:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -298,17 +310,17 @@ class Engine:
         llm = self._require_ready()
         if self._formatter is None:
             text = "".join(f"{m.role}: {m.content}\n" for m in messages) + "assistant:"
-            return llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
+            return llm.tokenize(text.encode("utf-8", "replace"), add_bos=True, special=False)
         rendered = self._formatter(messages=[m.model_dump() for m in messages]).prompt
         add_bos = not (self._template_bos and rendered.startswith(self._template_bos))
-        return llm.tokenize(rendered.encode("utf-8"), add_bos=add_bos, special=True)
+        return llm.tokenize(rendered.encode("utf-8", "replace"), add_bos=add_bos, special=True)
 
     def tokenize_prompt(self, prompt: str) -> list[int]:
         """A completions prompt: one user turn for a chat model, raw text otherwise."""
         llm = self._require_ready()
         if self._formatter is not None:
             return self.tokenize_messages([Message(role="user", content=prompt)])
-        return llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
+        return llm.tokenize(prompt.encode("utf-8", "replace"), add_bos=True, special=False)
 
     def check_fits(self, tokens: Sequence[int]) -> None:
         """Raises PromptTooLong unless at least one token can be generated after the prompt."""

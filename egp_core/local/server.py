@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
+from starlette.requests import ClientDisconnect
 
 from egp_core.local.engine import (
     Delta,
@@ -100,7 +101,7 @@ async def _read_json(request: Request) -> Any:
         raise too_big
     try:
         return json.loads(b"".join(chunks))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         raise HTTPException(400, "The request body is not valid JSON.") from None
 
 
@@ -263,6 +264,10 @@ def create_app(
         openapi_url=None,
     )
     app.state.registry = registry
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        return Response(status_code=499)  # nobody is there to read it
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
