@@ -74,3 +74,23 @@ def test_requests_sent_while_loading_wait_for_the_model():
         assert server.is_ready()
     finally:
         server.stop()
+
+
+def test_a_taken_port_falls_back_to_a_free_one(monkeypatch):
+    import socket
+
+    from egp_core.local import launcher
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        monkeypatch.setattr(launcher, "_instance", None)  # as in a fresh process
+        server = launcher.ensure_local_server(port=port)
+        try:
+            assert server.port != port
+            assert launcher.ensure_local_server(port=port) is server
+            assert server.wait_ready(60)
+            assert requests.get(server.base_url + "/health", timeout=10).json()["ready"]
+        finally:
+            server.stop()

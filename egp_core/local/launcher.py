@@ -96,9 +96,19 @@ class LocalServer:
 
 
 def ensure_local_server(host: str = "127.0.0.1", port: int = 0) -> LocalServer:
-    """The process's local server, started on first call (port 0: a free port)."""
+    """The process's local server, started on first call; later calls return the same one.
+
+    Port 0 picks a free port. If the port asked for is taken (another app process
+    has it), a free port is used instead, with a warning in the log.
+    """
     global _instance
     with _lock:
         if _instance is None or not _instance._thread.is_alive():
-            _instance = LocalServer(host, port)
+            try:
+                _instance = LocalServer(host, port)
+            except OSError as exc:
+                if port == 0:
+                    raise
+                log.warning("port %s is not available (%s); the local model uses a free port", port, exc)
+                _instance = LocalServer(host, 0)
         return _instance
