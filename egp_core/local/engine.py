@@ -122,6 +122,7 @@ class Finished:
 @dataclass(frozen=True, slots=True)
 class Failed:
     message: str
+    status: int = 500  # for a whole (non-streamed) answer: 503 when trying again may work
 
 
 Event = Delta | Finished | Failed
@@ -385,7 +386,7 @@ class Engine:
             current = self._current
         for job in waiting:
             job.cancelled.set()
-            _report(job, Failed(STOPPED_MESSAGE))
+            _report(job, Failed(STOPPED_MESSAGE, 503))
             job.done.set()
         if current is not None:
             current.cancelled.set()
@@ -414,7 +415,7 @@ class Engine:
                 with self._cond:
                     self._current = None
                 if not ended:  # cancelled: whoever still listens learns it ended
-                    _report(job, Failed(STOPPED_MESSAGE))
+                    _report(job, Failed(STOPPED_MESSAGE, 503))
                 job.done.set()
 
     # -- generation (worker thread only, or a caller that owns the engine)

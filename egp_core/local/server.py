@@ -54,6 +54,7 @@ from egp_core.types import (
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1_000_000
+KEEP_ALIVE_SECONDS = 10.0  # an SSE comment this often while a stream waits for its first token
 LOCAL_ACCOUNT_ID = "local"
 LOCAL_USER_ID = "local-user"
 CONNECTION_NAME = "Local model (offline)"
@@ -139,8 +140,12 @@ class _Channel:
         except RuntimeError:  # the loop is closed: nobody is listening any more
             self.job.cancelled.set()
 
-    async def next_batch(self) -> list[Event]:
-        batch = [await self._queue.get()]
+    async def next_batch(self, timeout: float | None = None) -> list[Event]:
+        """The events that arrived, at least one; [] when `timeout` seconds pass without any."""
+        try:
+            batch = [await asyncio.wait_for(self._queue.get(), timeout)]
+        except TimeoutError:
+            return []
         while not self._queue.empty():
             batch.append(self._queue.get_nowait())
         return batch
@@ -188,7 +193,11 @@ async def _sse(channel: _Channel, render: Render) -> AsyncIterator[bytes]:
         while True:
             parts: list[str] = []
             done = False
-            for event in await channel.next_batch():
+            batch = await channel.next_batch(KEEP_ALIVE_SECONDS)
+            if not batch:  # queued or reading a long prompt: keep idle-timeouts away
+                yield b": waiting for the model\n\n"
+                continue
+            for event in batch:
                 if isinstance(event, Delta):
                     parts.append(f"data: {render(event.text)}\n\n")
                     continue
@@ -230,7 +239,8 @@ async def _answer_whole(request: Request, channel: _Channel, render: Render) -> 
         return Response(status_code=499)  # the client is gone; nobody reads this
     text, end = collector.result()
     if isinstance(end, Failed):
-        return JSONResponse({"detail": end.message}, status_code=500)
+        headers = {"Retry-After": "1"} if end.status == 503 else None
+        return JSONResponse({"detail": end.message}, status_code=end.status, headers=headers)
     return Response(render(text, end.finish_reason, _usage(end)), media_type="application/json")
 
 
