@@ -90,3 +90,27 @@ def test_an_error_after_the_stream_began_is_an_sse_error_event():
         assert requests.get(server.base_url + "/health", timeout=10).status_code == 200
     finally:
         server.stop()
+
+
+def test_a_chat_template_that_refuses_the_messages_is_a_400():
+    """Some models' templates raise (e.g. "roles must alternate"): a 400 with the template's words."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    server = LocalServer(registry=Registry(n_threads=1))
+    try:
+        assert server.wait_ready(60)
+        strict = "{% if messages[0]['role'] == 'assistant' %}{{ raise_exception('Conversation must start with the user') }}{% endif %}"
+        strict += (
+            "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+        )
+        server.registry.default._formatter = Jinja2ChatFormatter(template=strict, eos_token="", bos_token="")
+        url = server.base_url + "/v4/chat-completions"
+        body = {"model": MODEL, "messages": [{"role": "assistant", "content": "Hello"}]}
+        r = requests.post(url, json=body, timeout=60)
+        assert r.status_code == 400
+        assert "Conversation must start with the user" in r.json()["detail"]
+        body["messages"] = [{"role": "user", "content": "Hello"}]
+        body["model_parameters"] = {"max_tokens": 2}
+        assert requests.post(url, json=body, timeout=60).status_code == 200
+    finally:
+        server.stop()

@@ -135,6 +135,11 @@ class PromptTooLong(ValueError):
         super().__init__(f"The prompt has {n_tokens} tokens but the model fits {n_fit}.")
 
 
+class TemplateRefused(ValueError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"The model's chat template could not format these messages: {reason}")
+
+
 class EmptyPrompt(ValueError):
     def __init__(self) -> None:
         super().__init__("The prompt is empty. Type something to send.")
@@ -312,7 +317,10 @@ class Engine:
         if self._formatter is None:
             text = "".join(f"{m.role}: {m.content}\n" for m in messages) + "assistant:"
             return llm.tokenize(text.encode("utf-8", "replace"), add_bos=True, special=False)
-        rendered = self._formatter(messages=[m.model_dump() for m in messages]).prompt
+        try:
+            rendered = self._formatter(messages=[m.model_dump() for m in messages]).prompt
+        except Exception as exc:  # noqa: BLE001 - templates raise what they like (e.g. roles must alternate)
+            raise TemplateRefused(str(exc) or type(exc).__name__) from exc
         add_bos = not (self._template_bos and rendered.startswith(self._template_bos))
         return llm.tokenize(rendered.encode("utf-8", "replace"), add_bos=add_bos, special=True)
 

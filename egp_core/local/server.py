@@ -38,6 +38,7 @@ from egp_core.local.engine import (
     PromptTooLong,
     QueueFull,
     SamplingParams,
+    TemplateRefused,
 )
 from egp_core.local.registry import Registry
 from egp_core.types import (
@@ -334,7 +335,7 @@ def create_app(
         try:
             tokens = await asyncio.to_thread(tokenize)
             channel = _Channel(engine, tokens, params)
-        except (PromptTooLong, EmptyPrompt) as exc:
+        except (PromptTooLong, EmptyPrompt, TemplateRefused) as exc:
             raise HTTPException(400, str(exc)) from None
         except QueueFull as exc:
             raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from None
