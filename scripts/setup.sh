@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything the app needs: a virtual environment in .venv with the
 # Python packages. With `--dev`, also what the tests need: the test packages and
-# Debian's chromium (browser tests) and postgresql (store tests on a real
-# PostgreSQL server). Safe to run again; fast when done.
+# Debian's chromium (browser tests), postgresql (store tests on a real
+# PostgreSQL server), curl and jq (the generated curl snippets are run). Safe to run again; fast when done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +13,8 @@ if [ "${1:-}" = "--dev" ]; then
   missing=""
   command -v chromium >/dev/null || missing="$missing chromium"
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
+  command -v curl >/dev/null || missing="$missing curl"   # the curl snippets are run in the tests
+  command -v jq >/dev/null || missing="$missing jq"
   if [ -n "$missing" ]; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq

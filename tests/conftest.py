@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.plugins.fake_egp",
     "tests.plugins.local_model",
     "tests.plugins.postgres",
+    "tests.plugins.app",
 ]

@@ -1,0 +1,81 @@
+"""Chat: ask, watch the answer stream in, stop, regenerate, edit; every answer has a receipt."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import code_view, conversation, history, messages, services, sidebar, state
+from ui.receipt import show_totals
+
+STARTERS = [
+    "Explain what a large language model is, in two sentences.",
+    "Write a haiku about autumn in the city.",
+    "Give me three ideas for a team offsite.",
+    "What is the capital of France, and why is it famous?",
+]
+
+
+def shared_view(token: str) -> None:
+    conv = services.store().conversation_for_share(token)
+    if conv is None:
+        st.error("This share link is not valid (or the conversation was deleted).", icon="🔗")
+        return
+    st.title(conv.title)
+    st.caption("A read-only copy shared with you.")
+    messages.render(conv.id, None, read_only=True)
+
+
+def main() -> None:
+    state.init()
+    token = st.query_params.get("share")
+    if token:
+        shared_view(token)
+        return
+
+    wanted = st.query_params.get("c")
+    if wanted and wanted != st.session_state.get(state.CONVERSATION):
+        if services.store().get_conversation(wanted, owner=services.owner()) is not None:
+            st.session_state[state.CONVERSATION] = wanted
+        else:
+            st.toast("That conversation does not exist (any more).", icon="⚠️")
+            conversation.open_conversation(None)
+
+    settings = sidebar.render()
+    st.sidebar.divider()
+    totals_area = st.sidebar.empty()
+    history.conversation_list()
+    conv_id = st.session_state.get(state.CONVERSATION)
+    if conv_id:
+        history.current_conversation_tools(conv_id)
+
+    prompt = st.chat_input("Ask anything", key="chat-input", disabled=settings is None)
+    starter = st.session_state.get(state.PENDING_PROMPT)
+    if starter:
+        st.session_state[state.PENDING_PROMPT] = None
+        prompt = prompt or starter
+    if prompt and settings is not None:
+        conversation.ask(prompt, settings)
+        conv_id = st.session_state.get(state.CONVERSATION)
+
+    if not conv_id:
+        st.title("EGP Playground")
+        st.caption("Pick a model in the sidebar, then ask something, or try one of these:")
+        cols = st.columns(2)
+        for i, text in enumerate(STARTERS):
+            cols[i % 2].button(
+                text, key=f"starter-{i}", use_container_width=True,
+                on_click=lambda t=text: st.session_state.__setitem__(state.PENDING_PROMPT, t),
+            )
+        if settings is None:
+            st.info("No model is available yet. Check the connection in the sidebar.", icon="ℹ️")
+        with totals_area.container():
+            show_totals()
+        return
+
+    messages.render(conv_id, settings)
+    with totals_area.container():
+        show_totals()
+    code_view.show_last("chat-code")
+
+
+main()

@@ -1,0 +1,192 @@
+"""The chat page under Streamlit's AppTest, against the fake EGP server over real HTTP."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from egp_core.store import open_store
+
+SECRET = "sk-test-secret-key-98765"
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+@pytest.fixture
+def app_env(fake_egp, tmp_path, monkeypatch):
+    """A fresh app process state pointed at the fake server, with its own history folder."""
+    monkeypatch.setenv("EGP_ENDPOINT_URL", fake_egp.base_url)
+    monkeypatch.setenv("EGP_API_KEY", SECRET)
+    monkeypatch.setenv("EGP_PLAYGROUND_DATA", str(tmp_path))
+    for name in ("EGP_PLAYGROUND_DB_URL", "EGP_ACCOUNT_ID", "EGP_PLAYGROUND_LOCAL", "EGP_LOCAL_MODELS"):
+        monkeypatch.delenv(name, raising=False)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    fake_egp.models(["fake-model"])
+    yield fake_egp
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def start(page: str = APP) -> AppTest:
+    at = AppTest.from_file(page, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def send(at: AppTest, text: str) -> AppTest:
+    at.chat_input[0].set_value(text).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def markdown(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown]
+
+
+def captions(at: AppTest) -> list[str]:
+    return [c.value for c in at.caption] + [c.value for c in at.sidebar.caption]
+
+
+def generation_bodies(fake) -> list[dict]:
+    return [r.body for r in fake.requests if r.path.endswith("completions")]
+
+
+def test_a_prompt_streams_into_an_answer_with_a_receipt(app_env):
+    app_env.reply(text="Paris is the capital of France.", usage={"prompt": 11, "completion": 7, "total": 18})
+    at = send(start(), "What is the capital of France?")
+    assert "What is the capital of France?" in markdown(at)
+    assert "Paris is the capital of France." in markdown(at)
+    receipt = next(c for c in captions(at) if "tokens" in c and "fake-model" in c)
+    assert "11 prompt + 7 completion = 18 tokens" in receipt
+    assert "first token" in receipt and "tokens/s" in receipt and "Finished" in receipt
+    assert any("This session: 1 answers · 18 tokens" in c for c in captions(at))
+    body = generation_bodies(app_env)[-1]
+    assert body["model"] == "fake-model" and body["prompt"] == "What is the capital of France?"
+    assert body["stream"] is True
+
+
+def test_the_url_names_the_conversation_and_reopens_it(app_env):
+    app_env.reply(text="Kept answer.")
+    at = send(start(), "Remember me")
+    conv = at.query_params["c"][0] if isinstance(at.query_params["c"], list) else at.query_params["c"]
+    again = AppTest.from_file(APP, default_timeout=60)
+    again.query_params["c"] = conv
+    again.run()
+    assert "Remember me" in markdown(again) and "Kept answer." in markdown(again)
+
+
+def test_an_error_shows_its_plain_message_detail_and_retry(app_env):
+    app_env.fail(status=401, times=1)
+    app_env.reply(text="Now it works.")
+    at = send(start(), "Hello?")
+    assert [e.value for e in at.error] == ["The API key was rejected. Check it in Settings."]
+    assert any(x.label == "Technical detail" for x in at.expander)
+    assert "Hello?" in markdown(at)  # the question is kept
+    at.button(key=next(b.key for b in at.button if b.label == "Retry")).click().run()
+    assert not at.exception
+    assert not at.error
+    assert "Now it works." in markdown(at)
+
+
+def test_a_rate_limit_says_to_wait(app_env):
+    app_env.fail(status=429, retry_after=0, times=5)
+    at = send(start(), "Busy?")
+    assert "too many requests" in at.error[0].value
+    assert len(generation_bodies(app_env)) == 3  # the first try and two retries
+
+
+def test_regenerate_replaces_the_last_answer(app_env):
+    app_env.reply(text="First answer.")
+    at = send(start(), "Tell me something")
+    app_env.reply(text="Second answer.")
+    at.button(key=next(b.key for b in at.button if b.label == "Regenerate")).click().run()
+    assert "Second answer." in markdown(at)
+    assert "First answer." not in markdown(at)
+    assert markdown(at).count("Tell me something") == 1
+
+
+def test_edit_an_earlier_question_and_resend(app_env):
+    app_env.reply(text="Answer one.")
+    at = send(start(), "Question one")
+    app_env.reply(text="Answer two.")
+    at = send(at, "Question two")
+    assert "Answer two." in markdown(at)
+    edit_keys = [b.key for b in at.button if b.label == "Edit"]
+    at.button(key=edit_keys[0]).click().run()
+    at.text_area(key=next(t.key for t in at.text_area if t.label == "Edit your question")).set_value(
+        "Question one, edited"
+    ).run()
+    app_env.reply(text="Answer to the edit.")
+    at.button(key=next(b.key for b in at.button if b.label == "Send")).click().run()
+    shown = markdown(at)
+    assert "Question one, edited" in shown and "Answer to the edit." in shown
+    assert "Question two" not in shown and "Answer two." not in shown and "Question one" not in shown
+    assert generation_bodies(app_env)[-1]["prompt"] == "Question one, edited"
+
+
+def test_multi_turn_sends_a_transcript(app_env):
+    app_env.reply(text="Hi Ann.")
+    at = send(start(), "My name is Ann.")
+    app_env.reply(text="You are Ann.")
+    send(at, "What is my name?")
+    prompt = generation_bodies(app_env)[-1]["prompt"]
+    assert "User: My name is Ann." in prompt and "Assistant: Hi Ann." in prompt
+    assert prompt.rstrip().endswith("Assistant:")
+
+
+def test_old_turns_are_left_out_when_the_context_is_full_and_the_page_says_so(app_env):
+    app_env.models([{"model_name": "tiny-model", "context_length": 160}])
+    app_env.reply(text="Short.")
+    at = start()
+    at.number_input(key="max_tokens").set_value(16).run()
+    long_question = "Please consider this rather long question about many things. " * 3
+    for i in range(3):
+        at = send(at, f"{i}: {long_question}")
+    notes = [i.value for i in at.info]
+    assert any("earlier turn" in n and "left out" in n for n in notes), notes
+    prompt = generation_bodies(app_env)[-1]["prompt"]
+    assert "0: Please" not in prompt and "2: Please" in prompt
+
+
+def test_html_in_an_answer_is_shown_as_text(app_env):
+    app_env.reply(text="<script>alert(1)</script><b>bold</b>")
+    at = send(start(), "Say HTML")
+    answer = next(m for m in at.markdown if "<script>" in m.value)
+    assert answer.proto.allow_html is False
+
+
+def test_a_starter_prompt_can_be_clicked(app_env):
+    app_env.reply(text="A haiku.")
+    at = start()
+    starters = [b for b in at.button if b.key and b.key.startswith("starter-")]
+    assert len(starters) >= 3
+    at.button(key=starters[1].key).click().run()
+    assert "A haiku." in markdown(at)
+
+
+def test_the_api_key_never_reaches_the_page_or_the_history(app_env, tmp_path):
+    app_env.reply(text="Secretless.")
+    at = send(start(), "Show me the code")
+    page = json.dumps([str(e.proto) for e in at.main] + [str(e.proto) for e in at.sidebar])
+    assert SECRET not in page
+    assert "EGP_API_KEY" in page  # the snippets read the key from the environment
+    # ... and the request did carry it, so it was really configured
+    assert app_env.requests[-1].headers.get("x-api-key") == SECRET
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_new_chat_and_the_history_list(app_env):
+    app_env.reply(text="One.")
+    at = send(start(), "First conversation")
+    at.button(key=next(b.key for b in at.sidebar.button if b.label == "New chat")).click().run()
+    assert "First conversation" not in markdown(at)
+    assert any(b.label == "First conversation" for b in at.sidebar.button)
+    store = open_store()
+    assert [c.title for c in store.list_conversations("local")] == ["First conversation"]

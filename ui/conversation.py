@@ -1,0 +1,112 @@
+"""Actions on a conversation: send a question, regenerate, edit and resend, stop.
+
+Each action writes to the store first (nothing is lost), then starts the answer
+as a background Generation that saves itself as it streams.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from egp_core.chat import build_request, title_from
+from egp_core.generation import Generation
+from egp_core.types import Message
+from ui import code_view, services, state
+from ui.sidebar import Settings
+
+ANSWERED = ("complete", "stopped", "interrupted")
+
+
+def open_conversation(conversation_id: str | None) -> None:
+    st.session_state[state.CONVERSATION] = conversation_id
+    st.session_state[state.EDITING] = None
+    if conversation_id:
+        st.query_params["c"] = conversation_id
+    elif "c" in st.query_params:
+        del st.query_params["c"]
+
+
+def history_for(conversation_id: str) -> list[Message]:
+    """The turns that go to the model: questions and the answers that have text."""
+    turns = []
+    for m in services.store().messages(conversation_id):
+        if m.role == "user" or (m.role == "assistant" and m.status in ANSWERED and m.text):
+            turns.append(Message(role=m.role, content=m.text))
+    return turns
+
+
+def stop_running(conversation_id: str | None) -> None:
+    """Stop any answer still streaming in this conversation (and wait until it is saved)."""
+    if not conversation_id:
+        return
+    reg = services.registry()
+    for m in services.store().messages(conversation_id):
+        if m.status == "streaming":
+            gen = reg.get(m.id)
+            if gen is not None:
+                gen.cancel()
+                gen.wait(2.0)
+
+
+def ask(question: str, settings: Settings) -> None:
+    """Save the question, then answer it."""
+    store = services.store()
+    conv = st.session_state.get(state.CONVERSATION)
+    if conv and store.get_conversation(conv, owner=services.owner()) is None:
+        conv = None
+    if not conv:
+        conv = store.create_conversation(
+            services.owner(), title_from(question),
+            settings={"connection": settings.connection.name, "model": settings.model},
+        )
+        open_conversation(conv)
+    stop_running(conv)
+    store.add_message(conv, "user", question)
+    answer(conv, settings)
+
+
+def answer(conversation_id: str, settings: Settings) -> None:
+    """Start the answer to the conversation's last question."""
+    store = services.store()
+    api = "chat" if settings.connection.kind == "openai" else "completions"
+    built = build_request(
+        history_for(conversation_id), model=settings.model, parameters=settings.parameters,
+        system_prompt=settings.system_prompt or None, api=api, context_tokens=settings.context_length,
+    )
+    params = settings.parameters.to_wire()
+    params["dropped_turns"] = built.dropped_turns
+    params["connection"] = settings.connection.name
+    if settings.system_prompt:
+        params["system_prompt"] = settings.system_prompt
+    message_id = store.add_message(
+        conversation_id, "assistant", "", status="streaming", model=settings.model, parameters=params,
+    )
+    code_view.remember(settings.connection, built.request)
+    gen = Generation(None, built.request, sink=store, message_id=message_id)
+    gen.client = settings.connection.make_client(on_retry=gen.note_retry)
+    gen.on_finish = lambda g: g.client.close()
+    services.registry().start(gen)
+
+
+def regenerate(conversation_id: str, message_id: str, settings: Settings) -> None:
+    """Drop this answer (and anything after it) and answer the question again."""
+    stop_running(conversation_id)
+    services.store().delete_messages_from(conversation_id, message_id)
+    answer(conversation_id, settings)
+
+
+def resend_edited(conversation_id: str, message_id: str, question: str, settings: Settings) -> None:
+    """Replace a question (and everything after it) with its edited text and answer it."""
+    stop_running(conversation_id)
+    services.store().delete_messages_from(conversation_id, message_id)
+    services.store().add_message(conversation_id, "user", question)
+    st.session_state[state.EDITING] = None
+    answer(conversation_id, settings)
+
+
+def stop(message_id: str) -> None:
+    """The Stop button: close the stream and wait until the partial answer is saved."""
+    gen = services.registry().get(message_id)
+    if gen is not None:
+        gen.cancel()
+        gen.wait(2.0)

@@ -1,0 +1,94 @@
+"""The receipt under every answer, and the session's running totals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from egp_core.pricing import estimate_cost, format_cost, price_for
+from ui import state
+
+FINISH_WORDS = {
+    "stop": "Finished",
+    "length": "Cut off: reached the max tokens limit",
+    "stopped": "Stopped by you",
+    "content_filter": "Cut off by the content filter",
+}
+STATUS_WORDS = {
+    "stopped": "Stopped by you",
+    "interrupted": "Interrupted: the app stopped while answering",
+    "error": "Failed",
+    "streaming": "Answering…",
+}
+
+
+def finish_words(status: str, finish_reason: str | None) -> str:
+    if status != "complete":
+        return STATUS_WORDS.get(status, status)
+    return FINISH_WORDS.get(finish_reason or "stop", f"Finished ({finish_reason})")
+
+
+def cost_of(model: str | None, usage: dict | None, prices: dict | None) -> float | None:
+    if not model or not usage:
+        return None
+    return estimate_cost(usage, price_for(model, prices))
+
+
+def receipt_text(
+    *, model: str | None, status: str, finish_reason: str | None, usage: dict | None,
+    metrics: dict | None, prices: dict | None = None,
+) -> str:
+    """One compact line: model · tokens · time to first token · speed · finish · cost."""
+    parts = [f"**{model or 'unknown model'}**"]
+    if usage:
+        parts.append(
+            f"{usage.get('prompt') or 0} prompt + {usage.get('completion') or 0} completion"
+            f" = {usage.get('total') or 0} tokens"
+        )
+    metrics = metrics or {}
+    if metrics.get("time_to_first_token") is not None:
+        parts.append(f"first token {metrics['time_to_first_token']:.2f} s")
+    if metrics.get("tokens_per_second"):
+        parts.append(f"{metrics['tokens_per_second']:.1f} tokens/s")
+    parts.append(finish_words(status, finish_reason))
+    cost = cost_of(model, usage, prices)
+    if cost is not None:
+        parts.append(f"cost {format_cost(cost)}")
+    return " · ".join(parts)
+
+
+def show_receipt(message: Any, prices: dict | None = None) -> None:
+    st.caption(
+        receipt_text(
+            model=message.model, status=message.status, finish_reason=message.finish_reason,
+            usage=message.usage, metrics=message.metrics, prices=prices,
+        )
+    )
+
+
+def add_to_totals(message: Any, prices: dict | None = None) -> None:
+    """Count a finished answer once in this session's running totals."""
+    counted: set = st.session_state[state.COUNTED]
+    if message.id in counted or message.status == "streaming":
+        return
+    counted.add(message.id)
+    totals = st.session_state[state.TOTALS]
+    usage = message.usage or {}
+    totals["answers"] += 1
+    for k in ("prompt", "completion", "total"):
+        totals[k] += int(usage.get(k) or 0)
+    cost = cost_of(message.model, usage, prices)
+    if cost is not None:
+        totals["cost"] = (totals["cost"] or 0.0) + cost
+
+
+def show_totals() -> None:
+    totals = st.session_state[state.TOTALS]
+    text = (
+        f"This session: {totals['answers']} answers · {totals['total']:,} tokens "
+        f"({totals['prompt']:,} prompt, {totals['completion']:,} completion)"
+    )
+    if totals["cost"] is not None:
+        text += f" · estimated cost {format_cost(totals['cost'])}"
+    st.caption(text)

@@ -1,0 +1,81 @@
+"""Process-wide services the pages share: the store, the local server, live answers.
+
+Each is created once per app process (st.cache_resource) and shared by every
+browser session; each session gets its own clients (keys may differ per session).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import streamlit as st
+
+from egp_core.connections import Connection, connections_from
+from egp_core.generation import Registry
+from egp_core.local.launcher import LocalServer, ensure_local_server
+from egp_core.store import Store, open_store
+
+LOCAL_OWNER = "local"
+STALE_STREAM_SECONDS = 10.0
+"""A message still "streaming" with no save for this long has lost its writer."""
+
+
+@st.cache_resource(show_spinner=False)
+def store() -> Store:
+    s = open_store(os.environ.get("EGP_PLAYGROUND_DB_URL") or _secret("database_url"))
+    # Answers cut off by a crash of a previous run of the app.
+    s.mark_interrupted(stale_after_seconds=STALE_STREAM_SECONDS)
+    return s
+
+
+@st.cache_resource(show_spinner=False)
+def registry() -> Registry:
+    return Registry()
+
+
+@st.cache_resource(show_spinner=False)
+def local_server() -> LocalServer:
+    """The embedded server on the bundled model; starts in the background, returns at once."""
+    return ensure_local_server(port=int(os.environ.get("EGP_LOCAL_PORT") or 0))
+
+
+def _secret(name: str) -> Any:
+    try:
+        return st.secrets.get(name)
+    except Exception:  # no secrets.toml at all
+        return None
+
+
+def _secrets_mapping() -> dict[str, Any]:
+    try:
+        return st.secrets.to_dict()
+    except Exception:
+        return {}
+
+
+def local_enabled() -> bool:
+    """The built-in model runs unless a workspace is configured (or it is switched off)."""
+    flag = os.environ.get("EGP_PLAYGROUND_LOCAL", "").lower()
+    if flag in ("0", "false", "no", "off"):
+        return False
+    return flag in ("1", "true", "yes", "on") or not os.environ.get("EGP_ENDPOINT_URL")
+
+
+def connections() -> list[Connection]:
+    """Every connection this session can use: local, secrets, environment, added in the page."""
+    from ui import state
+
+    local_url = local_server().base_url if local_enabled() else None
+    found = connections_from(os.environ, _secrets_mapping(), local_url)
+    return found + list(st.session_state.get(state.SESSION_CONNECTIONS, []))
+
+
+def owner() -> str:
+    """Whose conversations these are: the signed-in user in team mode, else the local owner."""
+    try:
+        if st.user.is_logged_in:
+            return str(st.user.get("email") or st.user.get("sub"))
+    except Exception:
+        pass
+    return LOCAL_OWNER

@@ -1,0 +1,171 @@
+"""The sidebar shared by pages: connection, model, parameters in plain words, system prompt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from egp_core.connections import Connection
+from egp_core.errors import EGPError
+from egp_core.types import ModelParameters
+from ui import services, state
+
+PRESETS: dict[str, dict] = {
+    "Precise": {"temperature": 0.1, "top_p": 1.0, "help": "Focused and repeatable: facts, code, extraction."},
+    "Balanced": {"temperature": 0.5, "top_p": 1.0, "help": "A sensible default for most questions."},
+    "Creative": {"temperature": 0.9, "top_p": 0.95, "help": "More varied wording: brainstorming, stories."},
+}
+
+
+@dataclass
+class Settings:
+    connection: Connection
+    model: str
+    parameters: ModelParameters
+    system_prompt: str
+    context_length: int | None
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _models(_connection: Connection, connection_id: str, base_url: str) -> tuple[list[str], dict, str | None]:
+    """Model ids, their context lengths, and a friendly error (cached a minute per connection)."""
+    client = _connection.make_client(max_retries=0)
+    try:
+        names, contexts = [], {}
+        if hasattr(client, "list_model_info"):
+            info = client.list_model_info()
+        else:
+            info = [{"name": n} for n in client.list_models()]
+        for item in info:
+            name = item.get("name") or item.get("model_name") or item.get("id")
+            if name and name not in names:
+                names.append(name)
+                if item.get("context_length"):
+                    contexts[name] = int(item["context_length"])
+        return names, contexts, None
+    except EGPError as exc:
+        return [], {}, exc.user_message
+    finally:
+        client.close()
+
+
+@st.fragment(run_every=1.0)
+def _await_local(server) -> None:
+    """Say the model is loading, and redraw the page by itself once it is ready."""
+    if server.is_ready() or server.error:
+        st.rerun(scope="app")
+    st.info("The local model is loading; it is ready in a few seconds.", icon=":material/hourglass_top:")
+
+
+def _apply_preset() -> None:
+    preset = PRESETS.get(st.session_state[state.PRESET])
+    if preset:
+        st.session_state[state.TEMPERATURE] = preset["temperature"]
+        st.session_state[state.TOP_P] = preset["top_p"]
+
+
+def _remember(connection_id: str) -> None:
+    """Each connection remembers its last model and parameters (this session)."""
+    st.session_state[state.SETTINGS_BY_CONNECTION][connection_id] = {
+        k: st.session_state.get(k) for k in (state.MODEL, state.PRESET, state.TEMPERATURE, state.MAX_TOKENS, state.TOP_P)
+    }
+
+
+def _restore() -> None:
+    saved = st.session_state[state.SETTINGS_BY_CONNECTION].get(st.session_state[state.CONNECTION])
+    for k, v in (saved or {}).items():
+        st.session_state[k] = v
+
+
+def connection_and_model(container=None, key_prefix: str = "") -> tuple[Connection | None, str | None, dict]:
+    """Connection and model pickers; returns (connection, model, {model: context length})."""
+    where = container or st.sidebar
+    conns = services.connections()
+    if not conns:
+        where.warning("No connection configured. Add one in Settings.")
+        return None, None, {}
+    by_id = {c.id: c for c in conns}
+    ckey = key_prefix + state.CONNECTION
+    if st.session_state.get(ckey) not in by_id:
+        st.session_state[ckey] = conns[0].id
+    cid = where.selectbox(
+        "Connection", list(by_id), key=ckey, format_func=lambda i: by_id[i].name,
+        on_change=_restore if not key_prefix else None,
+        help="Where the model runs: the built-in local model, an EGP workspace, or another server.",
+    )
+    conn = by_id[cid]
+    if conn.kind == "local":
+        server = services.local_server()
+        if server.error:
+            where.error(server.error)
+        elif not server.is_ready():
+            with where:
+                _await_local(server)
+    models, contexts, error = _models(conn, conn.id, conn.base_url)
+    if error:
+        where.error(error)
+    mkey = key_prefix + state.MODEL
+    if not models:
+        models = [st.session_state.get(mkey)] if st.session_state.get(mkey) else []
+    if not models:
+        return conn, None, contexts
+    if st.session_state.get(mkey) not in models:
+        st.session_state[mkey] = models[0]
+    model = where.selectbox("Model", models, key=mkey, help="The model that answers.")
+    return conn, model, contexts
+
+
+def parameters_from_state() -> ModelParameters:
+    stops = [s for s in st.session_state[state.STOP_SEQUENCES].splitlines() if s][:4]
+    return ModelParameters(
+        temperature=st.session_state[state.TEMPERATURE],
+        max_tokens=st.session_state[state.MAX_TOKENS],
+        top_p=st.session_state[state.TOP_P],
+        stop_sequences=stops or None,
+    )
+
+
+def parameters() -> ModelParameters:
+    sb = st.sidebar
+    sb.radio(
+        "Style of answers", list(PRESETS), key=state.PRESET, on_change=_apply_preset, horizontal=True,
+        captions=None, help=" ".join(f"{k}: {v['help']}" for k, v in PRESETS.items()),
+    )
+    preset = PRESETS.get(st.session_state[state.PRESET])
+    if preset:
+        sb.caption(preset["help"])
+    with sb.expander("Advanced"):
+        st.slider(
+            "Temperature", 0.0, 1.0, step=0.05, key=state.TEMPERATURE,
+            help="Randomness: 0 always picks the likeliest word, 1 takes more chances.",
+        )
+        st.number_input(
+            "Max tokens", min_value=1, max_value=32000, step=64, key=state.MAX_TOKENS,
+            help="Longest answer allowed, in tokens (about ¾ of a word each). Longer answers are cut off.",
+        )
+        st.slider(
+            "Top p", 0.05, 1.0, step=0.05, key=state.TOP_P,
+            help="Only pick among the likeliest words making up this share of probability. 1 = no limit.",
+        )
+        st.text_area(
+            "Stop sequences", key=state.STOP_SEQUENCES, height=68,
+            help="One per line (at most 4). The answer ends when the model writes one of them.",
+        )
+    return parameters_from_state()
+
+
+def render() -> Settings | None:
+    """The whole shared sidebar. None when no model can be used yet."""
+    state.init()
+    conn, model, contexts = connection_and_model()
+    params = parameters()
+    st.sidebar.text_area(
+        "System prompt", key=state.SYSTEM_PROMPT, height=80,
+        help="Instructions the model follows for the whole chat, e.g. 'Answer in French.'",
+    )
+    if conn is not None:
+        _remember(conn.id)
+    if conn is None or model is None:
+        return None
+    return Settings(conn, model, params, st.session_state[state.SYSTEM_PROMPT], contexts.get(model))

@@ -1,0 +1,63 @@
+"""Every st.session_state key the app uses, in one place.
+
+Pages read and write session state only through these names, so a reader can
+see the whole of the UI's state here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+CONNECTION = "connection_id"  # id of the chosen connection
+MODEL = "model"  # model id picked in the sidebar
+PRESET = "preset"  # "Precise" | "Balanced" | "Creative"
+TEMPERATURE = "temperature"
+MAX_TOKENS = "max_tokens"
+TOP_P = "top_p"
+STOP_SEQUENCES = "stop_sequences"  # text, one stop sequence per line
+SYSTEM_PROMPT = "system_prompt"
+CONVERSATION = "conversation_id"  # the open conversation (mirrors ?c=)
+EDITING = "editing_message_id"  # user message being edited, if any
+PENDING_PROMPT = "pending_prompt"  # a starter prompt clicked, to send on this run
+TOTALS = "session_totals"  # running totals of this browser session
+COUNTED = "counted_message_ids"  # answers already added to the totals
+SEARCH = "history_search"
+SESSION_CONNECTIONS = "session_connections"  # connections added in the page (keys stay here)
+SETTINGS_BY_CONNECTION = "settings_by_connection"  # last model/parameters per connection
+COMPARE_PANES = "compare_panes"  # number of panes on the compare page
+COMPARE_RUN = "compare_run"  # the comparison on screen (conversation id)
+BLIND = "compare_blind"
+CONFIRM_DELETE = "confirm_delete_conversation"
+LAST_REQUEST = "last_request"  # (base_url, connection kind, CompletionRequest) for "View code"
+VOTED = "compare_voted"  # comparison ids this session has voted on
+
+DEFAULTS: dict[str, Any] = {
+    PRESET: "Balanced",
+    TEMPERATURE: 0.5,
+    MAX_TOKENS: 512,
+    TOP_P: 1.0,
+    STOP_SEQUENCES: "",
+    SYSTEM_PROMPT: "",
+    CONVERSATION: None,
+    EDITING: None,
+    PENDING_PROMPT: None,
+    SEARCH: "",
+    COMPARE_PANES: 2,
+    COMPARE_RUN: None,
+    BLIND: False,
+    CONFIRM_DELETE: None,
+    LAST_REQUEST: None,
+}
+
+
+def init() -> None:
+    """Fill in defaults for keys not yet set (fresh containers for mutable ones)."""
+    for key, value in DEFAULTS.items():
+        st.session_state.setdefault(key, value)
+    st.session_state.setdefault(TOTALS, {"answers": 0, "prompt": 0, "completion": 0, "total": 0, "cost": None})
+    st.session_state.setdefault(COUNTED, set())
+    st.session_state.setdefault(SESSION_CONNECTIONS, [])
+    st.session_state.setdefault(SETTINGS_BY_CONNECTION, {})
+    st.session_state.setdefault(VOTED, set())
