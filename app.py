@@ -1,8 +1,33 @@
-"""EGP Playground: the entry point. Page config and navigation; each page is a file in pages/."""
+"""EGP Playground: the entry point. Page config, sign-in (team mode) and navigation.
+
+Each page is a file in pages/. Personal mode (default): no sign-in, one local
+owner. Team mode: when `[auth]` is configured in .streamlit/secrets.toml, people
+sign in with st.login and each sees only their own conversations; a share link
+(?share=<token>) opens a read-only copy without signing in.
+"""
 
 import streamlit as st
 
-st.set_page_config(page_title="EGP Playground", page_icon=":material/chat:", layout="wide")
+st.set_page_config(page_title="EGP Playground", page_icon="💬", layout="wide")
+
+
+def auth_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets.toml at all
+        return False
+
+
+signed_out = auth_configured() and not st.user.is_logged_in
+if signed_out and "share" not in st.query_params:
+    st.title("EGP Playground")
+    st.write("Sign in to see your conversations.")
+    st.button("Sign in", type="primary", on_click=st.login, icon=":material/login:")
+    st.stop()
+
+if auth_configured() and st.user.is_logged_in:
+    st.sidebar.caption(f"Signed in as {st.user.get('email') or st.user.get('name') or 'you'}")
+    st.sidebar.button("Sign out", on_click=st.logout, icon=":material/logout:")
 
 pages = [
     st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True),
@@ -10,4 +35,6 @@ pages = [
     st.Page("pages/usage.py", title="Usage", icon=":material/bar_chart:"),
     st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
 ]
-st.navigation(pages).run()
+if signed_out:  # only the read-only view of a shared conversation
+    pages = pages[:1]
+st.navigation(pages, position="hidden" if signed_out else "sidebar").run()

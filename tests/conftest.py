@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.plugins.local_model",
     "tests.plugins.postgres",
     "tests.plugins.app",
+    "tests.plugins.apptest",
 ]

@@ -1,0 +1,133 @@
+"""Conversations in the app (AppTest + fake EGP server): list, search, rename, delete,
+import, share links, the URL, and who sees what in team mode."""
+
+from __future__ import annotations
+
+import json
+
+from streamlit.testing.v1 import AppTest
+
+from egp_core.store import open_store
+from egp_core.store.exchange import export_all_json
+from tests.plugins.apptest import APP, markdown, send, start
+
+
+def sidebar_buttons(at: AppTest) -> list[str]:
+    return [b.label for b in at.sidebar.button]
+
+
+def click(at: AppTest, label: str, where=None) -> AppTest:
+    buttons = (where or at).button
+    at.button(key=next(b.key for b in buttons if b.label == label)).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def two_conversations(fake) -> AppTest:
+    fake.reply(text="Apples are red or green.")
+    at = send(start(), "Tell me about apples")
+    click(at, "New chat", at.sidebar)
+    fake.reply(text="Bananas are yellow and curved.")
+    return send(at, "Tell me about bananas")
+
+
+def test_conversations_are_listed_newest_first_and_searchable(app_env):
+    at = two_conversations(app_env)
+    titles = [t for t in sidebar_buttons(at) if t.startswith("Tell me")]
+    assert titles == ["Tell me about bananas", "Tell me about apples"]
+    at.sidebar.text_input(key="history_search").set_value("curved").run()  # only in an answer
+    assert [t for t in sidebar_buttons(at) if t.startswith("Tell me")] == ["Tell me about bananas"]
+    at.sidebar.text_input(key="history_search").set_value("nothing like this").run()
+    assert not [t for t in sidebar_buttons(at) if t.startswith("Tell me")]
+    assert any("No conversations match" in c.value for c in at.sidebar.caption)
+
+
+def test_opening_an_older_conversation_from_the_list(app_env):
+    at = two_conversations(app_env)
+    click(at, "Tell me about apples", at.sidebar)
+    assert "Apples are red or green." in markdown(at)
+    assert "Bananas are yellow and curved." not in markdown(at)
+
+
+def test_rename_and_delete_with_confirmation(app_env):
+    at = two_conversations(app_env)
+    conv = at.session_state["conversation_id"]
+    at.sidebar.text_input(key=f"title-{conv}").set_value("Fruit facts").run()
+    assert "Fruit facts" in sidebar_buttons(at)
+    click(at, "Delete conversation", at.sidebar)
+    assert any("Delete this conversation for good?" in w.value for w in at.sidebar.warning)
+    assert open_store().get_conversation(conv) is not None  # nothing deleted yet
+    click(at, "Yes, delete", at.sidebar)
+    assert open_store().get_conversation(conv) is None
+    assert "Fruit facts" not in sidebar_buttons(at)
+    assert "Tell me about apples" in sidebar_buttons(at)
+    assert at.title[0].value == "EGP Playground"  # back to an empty chat
+
+
+def test_a_broken_import_says_so_and_writes_nothing_and_a_good_one_imports(app_env, tmp_path):
+    at = two_conversations(app_env)
+    store = open_store()
+    before = len(store.list_conversations("local"))
+    good = export_all_json(store, "local")
+    uploader = at.sidebar.file_uploader[0]
+    uploader.set_value(("broken.json", good[: len(good) // 2].encode(), "application/json")).run()
+    click(at, "Import", at.sidebar)
+    errors = [e.value for e in at.sidebar.error]
+    assert errors and "Nothing was imported" in errors[0]
+    assert len(store.list_conversations("local")) == before
+    at.sidebar.file_uploader[0].set_value(("good.json", good.encode(), "application/json")).run()
+    click(at, "Import", at.sidebar)
+    assert any("Imported 2 conversations" in s.value for s in at.sidebar.success)
+    assert len(store.list_conversations("local")) == before + 2
+
+
+def test_exports_are_offered_for_the_open_conversation_and_for_all(app_env):
+    at = two_conversations(app_env)
+    labels = [b.label for b in at.sidebar.get("download_button")]
+    assert {"Export as Markdown", "Export as JSON", "Export all conversations (JSON)"} <= set(labels)
+    data = json.loads(export_all_json(open_store(), "local"))
+    assert {c["title"] for c in data["conversations"]} == {"Tell me about apples", "Tell me about bananas"}
+
+
+def test_a_share_link_shows_a_read_only_copy(app_env):
+    at = two_conversations(app_env)
+    click(at, "Create share link", at.sidebar)
+    link = next(c.value for c in at.sidebar.code if "?share=" in c.value)
+    token = link.split("?share=")[1].strip()
+    assert len(token) >= 24
+    viewer = AppTest.from_file(APP, default_timeout=60)
+    viewer.query_params["share"] = token
+    viewer.run()
+    assert not viewer.exception
+    assert "Tell me about bananas" in markdown(viewer) and "Bananas are yellow and curved." in markdown(viewer)
+    assert not viewer.chat_input and not [b for b in viewer.button if b.label in ("Edit", "Regenerate")]
+    bad = AppTest.from_file(APP, default_timeout=60)
+    bad.query_params["share"] = "not-a-real-token"
+    bad.run()
+    assert "not valid" in bad.error[0].value
+
+
+def test_team_mode_each_person_sees_only_their_own(app_env):
+    app_env.reply(text="Ann's answer.")
+    ann = AppTest.from_file(APP, default_timeout=60)
+    ann.user = {"is_logged_in": True, "email": "ann@example.com"}
+    ann.run()
+    send(ann, "Ann's private question")
+    conv = ann.session_state["conversation_id"]
+    assert open_store().get_conversation(conv).owner == "ann@example.com"
+
+    bob = AppTest.from_file(APP, default_timeout=60)
+    bob.user = {"is_logged_in": True, "email": "bob@example.com"}
+    bob.query_params["c"] = conv  # even with the id, Bob cannot open it
+    bob.run()
+    assert not bob.exception
+    assert "Ann's private question" not in markdown(bob)
+    assert "Ann's private question" not in sidebar_buttons(bob)
+
+    click(ann, "Create share link", ann.sidebar)
+    token = next(c.value for c in ann.sidebar.code if "?share=" in c.value).split("?share=")[1].strip()
+    bob2 = AppTest.from_file(APP, default_timeout=60)
+    bob2.user = {"is_logged_in": True, "email": "bob@example.com"}
+    bob2.query_params["share"] = token
+    bob2.run()
+    assert "Ann's private question" in markdown(bob2)
