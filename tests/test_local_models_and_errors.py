@@ -114,3 +114,23 @@ def test_a_chat_template_that_refuses_the_messages_is_a_400():
         assert requests.post(url, json=body, timeout=60).status_code == 200
     finally:
         server.stop()
+
+
+def test_a_stream_waiting_for_its_first_token_gets_keep_alive_comments():
+    """SSE comments (ignored by the SDKs and our client) keep idle timeouts away during a long prompt."""
+    server = LocalServer(registry=Registry(n_threads=1), keep_alive=0.1)
+    try:
+        assert server.wait_ready(60)
+        body = {
+            "model": MODEL,
+            "prompt": "The river runs past the old mill and the market square. " * 500,
+            "stream": True,
+            "model_parameters": {"max_tokens": 1},
+        }
+        r = requests.post(server.base_url + "/v2/completions", json=body, stream=True, timeout=60)
+        lines = r.iter_lines()
+        first = next(line for line in lines if line)
+        assert first.startswith(b": "), first
+        r.close()
+    finally:
+        server.stop()

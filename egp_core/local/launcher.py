@@ -13,6 +13,7 @@ import os
 import socket
 import threading
 import time
+from typing import Any
 
 import uvicorn
 
@@ -32,7 +33,10 @@ def default_threads() -> int:
 class LocalServer:
     """A running local server: where it listens and whether its model is ready."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, registry: Registry | None = None) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, registry: Registry | None = None, **app_options: Any
+    ) -> None:
+        """`app_options` go to `create_app` (api_key, load_timeout, keep_alive)."""
         self.registry = registry if registry is not None else Registry(n_threads=default_threads())
         self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -44,7 +48,7 @@ class LocalServer:
         self.base_url = f"http://{url_host}:{self.port}"
         self._start_error: str | None = None
         config = uvicorn.Config(
-            create_app(self.registry),
+            create_app(self.registry, **app_options),
             log_level="warning",
             access_log=False,
             lifespan="on",

@@ -189,12 +189,12 @@ def _chat_json(text: str, finish: str | None = None, usage: TokenUsage | None = 
 Render = Callable[..., str]
 
 
-async def _sse(channel: _Channel, render: Render) -> AsyncIterator[bytes]:
+async def _sse(channel: _Channel, render: Render, keep_alive: float) -> AsyncIterator[bytes]:
     try:
         while True:
             parts: list[str] = []
             done = False
-            batch = await channel.next_batch(KEEP_ALIVE_SECONDS)
+            batch = await channel.next_batch(keep_alive)
             if not batch:  # queued or reading a long prompt: keep idle-timeouts away
                 yield b": waiting for the model\n\n"
                 continue
@@ -254,8 +254,13 @@ def create_app(
     api_key: str | None = None,
     load_timeout: float = 120.0,
     start_loading: bool = True,
+    keep_alive: float = KEEP_ALIVE_SECONDS,
 ) -> FastAPI:
-    """The FastAPI app. `api_key` defaults to $EGP_LOCAL_API_KEY (unset: no key needed)."""
+    """The FastAPI app. `api_key` defaults to $EGP_LOCAL_API_KEY (unset: no key needed).
+
+    `load_timeout`: how long a request waits for a loading model before a 503;
+    `keep_alive`: seconds between SSE comments while a stream has nothing to send.
+    """
     registry = registry if registry is not None else Registry()
     key = api_key if api_key is not None else os.environ.get("EGP_LOCAL_API_KEY") or None
     started = datetime.now(UTC).isoformat()
@@ -343,7 +348,7 @@ def create_app(
             raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from None
         if body.stream:
             return StreamingResponse(
-                _sse(channel, render),
+                _sse(channel, render, keep_alive),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
