@@ -94,3 +94,15 @@ def test_a_taken_port_falls_back_to_a_free_one(monkeypatch):
             assert requests.get(server.base_url + "/health", timeout=10).json()["ready"]
         finally:
             server.stop()
+
+
+def test_a_server_with_a_key_reports_it_and_requires_it():
+    server = LocalServer(registry=Registry(n_threads=1), api_key="local-key-42")
+    try:
+        assert server.api_key == "local-key-42"
+        assert "local-key-42" not in repr(server)
+        assert requests.get(server.base_url + "/v4/models", timeout=10).status_code == 401
+        ok = requests.get(server.base_url + "/v4/models", headers={"x-api-key": server.api_key}, timeout=10)
+        assert ok.status_code == 200
+    finally:
+        server.stop()

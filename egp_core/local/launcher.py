@@ -38,6 +38,7 @@ class LocalServer:
     ) -> None:
         """`app_options` go to `create_app` (api_key, load_timeout, keep_alive)."""
         self.registry = registry if registry is not None else Registry(n_threads=default_threads())
+        self._api_key = app_options.get("api_key") or os.environ.get("EGP_LOCAL_API_KEY") or None
         self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
@@ -67,8 +68,8 @@ class LocalServer:
 
     @property
     def api_key(self) -> str | None:
-        """The key this server requires ($EGP_LOCAL_API_KEY), or None."""
-        return os.environ.get("EGP_LOCAL_API_KEY") or None
+        """The key this server requires (api_key, else $EGP_LOCAL_API_KEY at start), or None."""
+        return self._api_key
 
     @property
     def error(self) -> str | None:
@@ -95,7 +96,7 @@ class LocalServer:
         self._server.should_exit = True
         self._thread.join(timeout)
 
-    def __repr__(self) -> str:
+    def __repr__(self) -> str:  # never shows the key
         return f"LocalServer({self.base_url!r}, ready={self.is_ready()})"
 
 
