@@ -18,7 +18,7 @@ STARTERS = [
 def shared_view(token: str) -> None:
     conv = services.store().conversation_for_share(token)
     if conv is None:
-        st.error("This share link is not valid (or the conversation was deleted).", icon="🔗")
+        st.error("This share link is not valid (or the conversation was deleted).", icon=":material/link:")
         return
     st.title(conv.title)
     st.caption("A read-only copy shared with you.")
@@ -37,16 +37,12 @@ def main() -> None:
         if services.store().get_conversation(wanted, owner=services.owner()) is not None:
             st.session_state[state.CONVERSATION] = wanted
         else:
-            st.toast("That conversation does not exist (any more).", icon="⚠️")
+            st.toast("That conversation does not exist (any more).", icon=":material/warning:")
             conversation.open_conversation(None)
 
     settings = sidebar.render()
     st.sidebar.divider()
     totals_area = st.sidebar.empty()
-    history.conversation_list()
-    conv_id = st.session_state.get(state.CONVERSATION)
-    if conv_id:
-        history.current_conversation_tools(conv_id)
 
     prompt = st.chat_input("Ask anything", key="chat-input", disabled=settings is None)
     starter = st.session_state.get(state.PENDING_PROMPT)
@@ -55,19 +51,25 @@ def main() -> None:
         prompt = prompt or starter
     if prompt and settings is not None:
         conversation.ask(prompt, settings)
-        conv_id = st.session_state.get(state.CONVERSATION)
+    history.conversation_list()
+    conv_id = st.session_state.get(state.CONVERSATION)
+    if conv_id:
+        history.current_conversation_tools(conv_id)
 
     if not conv_id:
-        st.title("EGP Playground")
-        st.caption("Pick a model in the sidebar, then ask something, or try one of these:")
-        cols = st.columns(2)
-        for i, text in enumerate(STARTERS):
-            cols[i % 2].button(
-                text, key=f"starter-{i}", use_container_width=True,
-                on_click=lambda t=text: st.session_state.__setitem__(state.PENDING_PROMPT, t),
-            )
-        if settings is None:
-            st.info("No model is available yet. Check the connection in the sidebar.", icon="ℹ️")
+        # One container: the first message of a new chat replaces it whole, so no faded
+        # starter buttons linger below the answer while it streams.
+        with st.container():
+            st.title("EGP Playground")
+            st.caption("Pick a model in the sidebar, then ask something, or try one of these:")
+            cols = st.columns(2)
+            for i, text in enumerate(STARTERS):
+                cols[i % 2].button(
+                    text, key=f"starter-{i}", use_container_width=True,
+                    on_click=lambda t=text: st.session_state.__setitem__(state.PENDING_PROMPT, t),
+                )
+            if settings is None:
+                st.info("No model is available yet. Check the connection in the sidebar.", icon=":material/info:")
         with totals_area.container():
             show_totals()
         return

@@ -15,7 +15,7 @@ def show(
     base_url: str | None, request: CompletionRequest | None, *, kind: str = "egp",
     account_id: str | None = None, key: str = "code",
 ) -> None:
-    with st.expander("View code", icon="🧑‍💻"):
+    with st.expander("View code", icon=":material/code:"):
         if request is None or not base_url:
             st.caption("Send a prompt to see it as code.")
             return

@@ -10,8 +10,8 @@ from egp_core.errors import EGPError
 
 
 def show_error(error: EGPError, *, key: str, on_retry: Callable[[], None] | None = None) -> None:
-    st.error(error.user_message, icon="⚠️")
+    st.error(error.user_message, icon=":material/warning:")
     if on_retry is not None:
-        st.button("Retry", key=key, on_click=on_retry, icon="🔄")
+        st.button("Retry", key=key, on_click=on_retry, icon=":material/refresh:")
     with st.expander("Technical detail"):
         st.code(f"{error.kind}: {error.detail}", language=None, wrap_lines=True)

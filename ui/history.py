@@ -32,7 +32,7 @@ def current_conversation_tools(conv_id: str) -> None:
     conv = store.get_conversation(conv_id, owner=services.owner())
     if conv is None:
         return
-    with st.sidebar.expander("This conversation", icon="🗂️"):
+    with st.sidebar.expander("This conversation", icon=":material/folder_open:"):
         title = st.text_input("Title", value=conv.title, key=f"title-{conv_id}")
         if title.strip() and title != conv.title:
             store.rename_conversation(conv_id, title.strip(), services.owner())
@@ -40,13 +40,13 @@ def current_conversation_tools(conv_id: str) -> None:
         name = _slug(conv.title)
         st.download_button(
             "Export as Markdown", lambda: export_conversation_markdown(store, conv_id),
-            file_name=f"{name}.md", mime="text/markdown", icon="📝",
+            file_name=f"{name}.md", mime="text/markdown", icon=":material/description:",
         )
         st.download_button(
             "Export as JSON", lambda: export_conversation_json(store, conv_id),
-            file_name=f"{name}.json", mime="application/json", icon="📦",
+            file_name=f"{name}.json", mime="application/json", icon=":material/data_object:",
         )
-        if st.button("Create share link", icon="🔗", key=f"share-{conv_id}"):
+        if st.button("Create share link", icon=":material/link:", key=f"share-{conv_id}"):
             token = store.create_share(conv_id, services.owner())
             st.session_state[f"share-token-{conv_id}"] = token
         token = st.session_state.get(f"share-token-{conv_id}")
@@ -64,14 +64,14 @@ def current_conversation_tools(conv_id: str) -> None:
             )
         else:
             st.button(
-                "Delete conversation", key=f"del-{conv_id}", icon="🗑️",
+                "Delete conversation", key=f"del-{conv_id}", icon=":material/delete:",
                 on_click=lambda: st.session_state.__setitem__(state.CONFIRM_DELETE, conv_id),
             )
 
 
 def conversation_list() -> None:
     sb = st.sidebar
-    sb.button("New chat", icon="➕", on_click=conversation.open_conversation, args=(None,), use_container_width=True)
+    sb.button("New chat", icon=":material/add:", on_click=conversation.open_conversation, args=(None,), use_container_width=True)
     query = sb.text_input("Search conversations", key=state.SEARCH, placeholder="Search titles and messages")
     found = services.store().list_conversations(services.owner(), query=query or None, limit=50)
     found = [c for c in found if c.kind == "chat"]
@@ -84,7 +84,7 @@ def conversation_list() -> None:
             type="primary" if conv.id == current else "tertiary", use_container_width=True,
         )
     owner = services.owner()
-    with sb.expander("Export all / import", icon="📤"):
+    with sb.expander("Export all / import", icon=":material/import_export:"):
         st.download_button(
             "Export all conversations (JSON)",
             lambda: export_all_json(services.store(), owner),
@@ -95,6 +95,6 @@ def conversation_list() -> None:
             try:
                 count = import_json(services.store(), upload.getvalue(), services.owner())
             except ImportFailed as exc:
-                st.error(str(exc.user_message if hasattr(exc, "user_message") else exc), icon="⚠️")
+                st.error(str(exc.user_message if hasattr(exc, "user_message") else exc), icon=":material/warning:")
             else:
                 st.success(f"Imported {count} conversation{'s' if count != 1 else ''}.")

@@ -40,7 +40,7 @@ def watch(generation: Generation, text_area, notice_area) -> None:
         if generation.retry_notice != notice:
             notice = generation.retry_notice
             if notice:
-                notice_area.warning(notice, icon="⏳")
+                notice_area.warning(notice, icon=":material/hourglass_top:")
             else:
                 notice_area.empty()
 
@@ -62,4 +62,4 @@ def watch_many(panes: list[tuple[Generation, object, object]]) -> None:
                 text_area.markdown(gen.text + CURSOR)
                 shown[i] = gen.text
             if gen.retry_notice:
-                notice_area.warning(gen.retry_notice, icon="⏳")
+                notice_area.warning(gen.retry_notice, icon=":material/hourglass_top:")

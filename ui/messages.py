@@ -37,7 +37,7 @@ def _user(message, settings: Settings | None, conv_id: str, read_only: bool) -> 
         st.markdown(message.text)
         if not read_only:
             st.button(
-                "Edit", key=f"edit-{message.id}", type="tertiary", icon="✏️",
+                "Edit", key=f"edit-{message.id}", type="tertiary", icon=":material/edit:",
                 on_click=lambda: st.session_state.__setitem__(state.EDITING, message.id),
             )
 
@@ -49,7 +49,7 @@ def _live(message) -> bool:
         notice = st.empty()
         text = st.empty()
         text.markdown((gen.text + live.CURSOR) if gen.text else "_Thinking…_")
-        st.button("Stop", key=f"stop-{message.id}", icon="⏹️", on_click=conversation.stop, args=(message.id,))
+        st.button("Stop", key=f"stop-{message.id}", icon=":material/stop_circle:", on_click=conversation.stop, args=(message.id,))
         live.watch(gen, text, notice)
         st.rerun()  # the answer ended: draw it from the store with its receipt
     if _age_seconds(message.updated_at) > services.STALE_STREAM_SECONDS:
@@ -86,14 +86,14 @@ def _assistant(message, settings: Settings | None, conv_id: str, is_last: bool, 
         elif message.status == "complete":
             st.markdown("_(empty answer)_")
         if message.status == "stopped":
-            st.caption(f"⏹️ {STOPPED_NOTE}")
+            st.caption(f":material/stop_circle: {STOPPED_NOTE}")
         if message.status == "interrupted":
-            st.warning(INTERRUPTED_NOTE, icon="⚠️")
+            st.warning(INTERRUPTED_NOTE, icon=":material/warning:")
         dropped = (message.parameters or {}).get("dropped_turns") or 0
         if dropped:
             st.info(
                 f"{dropped} earlier turn{'s' if dropped != 1 else ''} left out: the conversation no "
-                "longer fits the model's context.", icon="✂️",
+                "longer fits the model's context.", icon=":material/content_cut:",
             )
         retry = None
         if is_last and settings is not None and not read_only:
@@ -107,7 +107,7 @@ def _assistant(message, settings: Settings | None, conv_id: str, is_last: bool, 
             show_receipt(message, prices)
             add_to_totals(message, prices)
             if retry is not None:
-                st.button("Regenerate", key=f"regen-{message.id}", icon="🔁", on_click=retry, type="tertiary")
+                st.button("Regenerate", key=f"regen-{message.id}", icon=":material/refresh:", on_click=retry, type="tertiary")
 
 
 def render(conv_id: str, settings: Settings | None, *, read_only: bool = False) -> None:

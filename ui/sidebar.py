@@ -95,12 +95,13 @@ def connection_and_model(container=None, key_prefix: str = "") -> tuple[Connecti
         help="Where the model runs: the built-in local model, an EGP workspace, or another server.",
     )
     conn = by_id[cid]
+    notice = where.empty()  # always present, so the widgets below keep their place
     if conn.kind == "local":
         server = services.local_server()
         if server.error:
-            where.error(server.error)
+            notice.error(server.error)
         elif not server.is_ready():
-            with where:
+            with notice.container():
                 _await_local(server)
     models, contexts, error = _models(conn, conn.id, conn.base_url)
     if error:
