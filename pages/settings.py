@@ -1,107 +1,224 @@
-"""Settings: connections (test, add) and the price table used for every cost estimate."""
+"""Settings: connections (test, add, remove) and the price table used for every cost estimate.
+
+A key typed here lives in this browser session only (st.session_state); a key from
+secrets.toml or the environment is shown masked and is never put back into the page.
+"""
 
 from __future__ import annotations
 
-import uuid
+import os
 
 import streamlit as st
 
-from egp_core.connections import Connection, test_connection
-from egp_core.pricing import DEFAULT_PRICES
+from egp_core.connections import KINDS, Connection, connections_from, new_connection, test_connection
+from egp_core.pricing import DEFAULT_PRICES, LOCAL_MODEL
 from ui import services, state
 
-KINDS = {"egp": "EGP workspace", "openai": "OpenAI-compatible server (vLLM, Ollama, llama.cpp)"}
+ADDABLE = {"egp": "EGP workspace", "openai": "OpenAI-compatible server (vLLM, Ollama, llama.cpp)"}
+SOURCES = {
+    "builtin": "built in",
+    "secrets": "secrets.toml",
+    "env": "environment variables",
+    "session": "added here, kept in this browser session only",
+}
+PRICE_COLUMNS = ("Model", "Prompt $ / 1K", "Completion $ / 1K")
+
+
+def _test(conn: Connection) -> None:
+    """Run "Test connection" and show the round trip and models found, or the friendly error."""
+    with st.spinner("Testing…"):
+        result = test_connection(conn)
+    if result.ok:
+        n = len(result.models)
+        st.success(
+            f"Connected in {result.seconds * 1000:.0f} ms · {n} model{'s' if n != 1 else ''} found.", icon="✅"
+        )
+        if result.models:
+            st.caption("Models: " + ", ".join(result.models[:20]) + (" …" if n > 20 else ""))
+        return
+    st.error(result.summary, icon="⚠️")
+    if result.error is not None:
+        with st.expander("Technical detail"):
+            st.code(f"{result.error.kind}: {result.error.detail}", language=None, wrap_lines=True)
+
+
+def _remove(conn_id: str) -> None:
+    st.session_state[state.SESSION_CONNECTIONS] = [
+        c for c in st.session_state[state.SESSION_CONNECTIONS] if c.id != conn_id
+    ]
+    st.session_state[state.SETTINGS_BY_CONNECTION].pop(conn_id, None)
 
 
 def show_connection(conn: Connection) -> None:
     with st.container(border=True):
         c1, c2 = st.columns([3, 1])
-        c1.markdown(f"**{conn.name}**  \n{conn.base_url}")
-        key_text = conn.masked_key() if conn.api_key else "no key"
-        c1.caption(f"Kind: {KINDS.get(conn.kind, 'Built-in local model')} · key: {key_text} · from: {conn.source}")
-        if c2.button("Test connection", key=f"test-{conn.id}", icon="🔌"):
-            with st.spinner("Testing…"):
-                result = test_connection(conn)
-            if result.ok:
-                st.success(f"Connected in {result.seconds * 1000:.0f} ms · {len(result.models)} models found.")
-            else:
-                st.error(result.error.user_message if result.error else "The connection failed.", icon="⚠️")
-                if result.error is not None:
-                    with st.expander("Technical detail"):
-                        st.code(result.error.detail, language=None, wrap_lines=True)
-        if conn.source == "session" and c2.button("Remove", key=f"rm-{conn.id}", type="tertiary"):
-            st.session_state[state.SESSION_CONNECTIONS] = [
-                c for c in st.session_state[state.SESSION_CONNECTIONS] if c.id != conn.id
-            ]
-            st.rerun()
+        c1.markdown(f"**{conn.name}**  \n`{conn.base_url}`")
+        details = [f"Kind: {KINDS.get(conn.kind, conn.kind)}"]
+        if conn.kind != "local" or conn.has_key:
+            details.append(f"key: {conn.masked_key() or 'none'}")
+        if conn.account_id:
+            details.append(f"account: {conn.account_id}")
+        details.append(f"from: {SOURCES.get(conn.source, conn.source)}")
+        c1.caption(" · ".join(details))
+        test = c2.button("Test connection", key=f"test-{conn.id}", icon="🔌")
+        if conn.source == "session":
+            c2.button("Remove", key=f"rm-{conn.id}", type="tertiary", on_click=_remove, args=(conn.id,))
+        if test:
+            _test(conn)
+
+
+def configuration_problems() -> list[str]:
+    """Sentences about connections in secrets.toml that could not be used."""
+    problems: list[str] = []
+    connections_from(os.environ, services._secrets_mapping(), None, problems=problems)
+    return problems
+
+
+ADD_FIELDS = ("add-kind", "add-name", "add-url", "add-key", "add-account")
+ADD_RESULT = "add-connection-result"  # (ok, sentence) from the last "Add connection"
+
+
+def _add() -> None:
+    """The form's submit callback: runs before the page, so the new connection is listed at once."""
+    kind, name, base_url, api_key, account_id = (st.session_state.get(k) for k in ADD_FIELDS)
+    taken = {c.id for c in services.connections()}
+    try:
+        conn = new_connection(kind, name, base_url, api_key, account_id, taken_ids=taken)
+    except ValueError as exc:
+        st.session_state[ADD_RESULT] = (False, str(exc))
+        return
+    st.session_state[state.SESSION_CONNECTIONS].append(conn)
+    for k in ADD_FIELDS[1:]:
+        st.session_state[k] = ""
+    st.session_state[ADD_RESULT] = (True, f"Added {conn.name}. Test it above, then pick it in the sidebar of the Chat page.")
 
 
 def add_connection_form() -> None:
-    with st.form("add-connection", clear_on_submit=True):
-        st.markdown("**Add a connection** (kept in this browser session only)")
-        kind = st.radio("Kind", list(KINDS), format_func=KINDS.get, horizontal=True)
-        name = st.text_input("Name", placeholder="My workspace")
-        base_url = st.text_input(
-            "Endpoint URL", placeholder="https://api.<workspace>.workspace.egp.scale.com or http://localhost:8000"
+    with st.form("add-connection"):
+        st.markdown("**Add a connection** (kept in this browser session only; gone when you close the tab)")
+        st.radio("Kind", list(ADDABLE), format_func=ADDABLE.get, horizontal=True, key="add-kind")
+        st.text_input("Name", placeholder="My workspace", key="add-name")
+        st.text_input(
+            "Endpoint URL", placeholder="https://api.<workspace>.workspace.egp.scale.com or http://localhost:8000",
+            key="add-url",
         )
-        api_key = st.text_input("API key", type="password", help="Stays in this browser session; never saved.")
-        account_id = st.text_input("Account id (EGP, optional)")
-        if st.form_submit_button("Add connection", type="primary"):
-            if not base_url.strip().startswith(("http://", "https://")):
-                st.error("The endpoint URL must start with http:// or https://.", icon="⚠️")
-                return
-            conn = Connection(
-                id="session-" + uuid.uuid4().hex[:8], name=name.strip() or base_url.strip(), kind=kind,
-                base_url=base_url.strip().rstrip("/"), account_id=account_id.strip() or None,
-                api_key=api_key.strip() or None, source="session",
-            )
-            st.session_state[state.SESSION_CONNECTIONS].append(conn)
-            st.success(f"Added {conn.name}. Pick it in the sidebar of the Chat page.")
+        st.text_input(
+            "API key", type="password", key="add-key",
+            help="Stays in this browser session only: never saved, never shown again.",
+        )
+        st.text_input("Account id (EGP, optional)", key="add-account")
+        st.form_submit_button("Add connection", type="primary", on_click=_add)
+    result = st.session_state.pop(ADD_RESULT, None)
+    if result:
+        ok, sentence = result
+        if ok:
+            st.success(sentence, icon="✅")
+        else:
+            st.error(sentence, icon="⚠️")
+
+
+def price_rows(saved: dict[str, tuple[float, float]]) -> list[dict]:
+    """The table shown: the defaults, overridden and extended by the saved prices."""
+    rows = {m: (p.prompt_per_1k, p.completion_per_1k) for m, p in DEFAULT_PRICES.items()}
+    rows.update(saved)
+    return [dict(zip(PRICE_COLUMNS, (m, p, c), strict=True)) for m, (p, c) in sorted(rows.items(), key=lambda r: r[0].lower())]
+
+
+def save_prices(edited: list[dict], saved: dict[str, tuple[float, float]]) -> str | None:
+    """Store the edited table: only prices differing from the defaults are kept.
+    Returns a sentence for the person when a row is wrong (nothing is saved then)."""
+    wanted: dict[str, tuple[float, float]] = {}
+    for row in edited:
+        model = str(row.get(PRICE_COLUMNS[0]) or "").strip()
+        if not model:
+            continue
+        try:
+            prompt = float(row.get(PRICE_COLUMNS[1]) or 0)
+            completion = float(row.get(PRICE_COLUMNS[2]) or 0)
+        except (TypeError, ValueError):
+            return f"The prices for {model} must be numbers."
+        if prompt < 0 or completion < 0:
+            return f"The prices for {model} cannot be negative."
+        wanted[model] = (prompt, completion)
+    store = services.store()
+    for model, price in wanted.items():
+        default = DEFAULT_PRICES.get(model)
+        if default is not None and (default.prompt_per_1k, default.completion_per_1k) == price:
+            if model in saved:
+                store.delete_price(model)
+        elif saved.get(model) != price:
+            store.set_price(model, *price)
+    for model in saved:
+        if model not in wanted:
+            store.delete_price(model)
+    return None
+
+
+PRICES_VERSION = "prices-editor-version"  # bumped after a save: a fresh editor on the saved table
+PRICES_RESULT = "prices-result"  # (ok, sentence) from the last "Save prices"
+
+
+def _editor_key() -> str:
+    return f"prices-editor-{st.session_state.get(PRICES_VERSION, 0)}"
+
+
+def apply_edits(rows: list[dict], edits: dict | None) -> list[dict]:
+    """The table after the data editor's edits (its state: edited_rows, added_rows, deleted_rows)."""
+    edits = edits or {}
+    table = [dict(r) for r in rows]
+    for index, change in (edits.get("edited_rows") or {}).items():
+        if 0 <= int(index) < len(table):
+            table[int(index)].update(change)
+    deleted = {int(i) for i in edits.get("deleted_rows") or []}
+    table = [r for i, r in enumerate(table) if i not in deleted]
+    return table + [dict(r) for r in edits.get("added_rows") or []]
+
+
+def _save() -> None:
+    """The Save button's callback: runs before the page, so the table below shows what was saved."""
+    saved = services.store().get_prices()
+    table = apply_edits(price_rows(saved), st.session_state.get(_editor_key()))
+    problem = save_prices(table, saved)
+    if problem:
+        st.session_state[PRICES_RESULT] = (False, problem)
+        return
+    st.session_state[PRICES_VERSION] = st.session_state.get(PRICES_VERSION, 0) + 1
+    st.session_state[PRICES_RESULT] = (True, "Prices saved. Every cost estimate now uses them.")
 
 
 def prices_editor() -> None:
     st.subheader("Prices")
     st.caption(
         "US dollars per 1,000 tokens. Cost estimates on every page use this table; "
-        "the built-in local model is free. Edit a row or add one, then save."
+        f"the built-in local model ({LOCAL_MODEL}) is free. Edit a cell or add a row, then save. "
+        "Deleting a well-known model's row puts its default price back."
     )
-    store = services.store()
-    saved = store.get_prices()
-    rows = {m: (p.prompt_per_1k, p.completion_per_1k) for m, p in DEFAULT_PRICES.items()}
-    rows.update(saved)
-    table = [{"Model": m, "Prompt $ / 1K": p, "Completion $ / 1K": c} for m, (p, c) in sorted(rows.items())]
-    edited = st.data_editor(table, num_rows="dynamic", use_container_width=True, key="prices-editor", hide_index=True)
-    if st.button("Save prices", type="primary"):
-        kept = set()
-        for row in edited:
-            model = (row.get("Model") or "").strip()
-            if not model:
-                continue
-            try:
-                prompt = float(row.get("Prompt $ / 1K") or 0)
-                completion = float(row.get("Completion $ / 1K") or 0)
-            except (TypeError, ValueError):
-                st.error(f"The prices for {model} must be numbers.", icon="⚠️")
-                return
-            if prompt < 0 or completion < 0:
-                st.error(f"The prices for {model} cannot be negative.", icon="⚠️")
-                return
-            kept.add(model)
-            default = DEFAULT_PRICES.get(model)
-            if default is None or (default.prompt_per_1k, default.completion_per_1k) != (prompt, completion):
-                store.set_price(model, prompt, completion)
-            elif model in saved:
-                store.delete_price(model)
-        for model in saved:
-            if model not in kept:
-                store.delete_price(model)
-        st.success("Prices saved.")
+    st.data_editor(
+        price_rows(services.store().get_prices()), num_rows="dynamic", width="stretch", key=_editor_key(),
+        hide_index=True,
+        column_config={
+            PRICE_COLUMNS[0]: st.column_config.TextColumn(required=True),
+            PRICE_COLUMNS[1]: st.column_config.NumberColumn(min_value=0.0, format="%.6f"),
+            PRICE_COLUMNS[2]: st.column_config.NumberColumn(min_value=0.0, format="%.6f"),
+        },
+    )
+    st.button("Save prices", type="primary", key="save-prices", on_click=_save)
+    result = st.session_state.pop(PRICES_RESULT, None)
+    if result:
+        ok, sentence = result
+        (st.success if ok else st.error)(sentence, icon="✅" if ok else "⚠️")
 
 
 def main() -> None:
     state.init()
     st.title("Settings")
     st.subheader("Connections")
+    st.caption(
+        "Where answers come from. Connections in .streamlit/secrets.toml or the EGP_* environment "
+        "variables are always listed; their keys are shown masked and never leave the server."
+    )
+    for problem in configuration_problems():
+        st.warning(problem, icon="⚠️")
     for conn in services.connections():
         show_connection(conn)
     add_connection_form()
