@@ -1,82 +1,184 @@
-"""Usage: where the tokens and money went, per day and per model, from the history."""
+"""Usage: where the tokens, time and money went, per day and per model, from the history."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import re
+from datetime import UTC, datetime, timedelta
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from egp_core.pricing import format_cost
-from egp_core.store.usage import usage_rows
+from egp_core.pricing import format_cost, price_for
+from egp_core.store.usage import COLUMNS, usage_rows
 from ui import services, state
+
+COST = st.column_config.NumberColumn("Estimated cost ($)", format="$%.4f")
+
+
+# Choices made on the other pages' widgets. Streamlit forgets a widget's value when a run
+# does not draw it, so this page (which draws none of them) keeps them explicitly.
+KEPT_CHOICES = (state.CONNECTION, state.MODEL, state.PRESET, state.TEMPERATURE, state.MAX_TOKENS, state.TOP_P,
+                state.STOP_SEQUENCES, state.SYSTEM_PROMPT, state.SEARCH, state.COMPARE_PANES, state.BLIND)
+
+
+def keep_choices() -> None:
+    """Keep the sidebar's and the compare panes' choices while this page is open."""
+    for key in list(st.session_state.keys()):
+        if key in KEPT_CHOICES or re.match(r"pane\d+-", str(key)):
+            st.session_state[key] = st.session_state[key]
+
+
+def pick_range():
+    """The chosen days (UTC, inclusive): the last 30 days unless changed."""
+    today = datetime.now(UTC).date()
+    picked = st.date_input(
+        "Dates", value=(today - timedelta(days=29), today), key="usage-range", max_value=today,
+        help="Answers given between these days (inclusive, UTC).",
+    )
+    if isinstance(picked, (tuple, list)):
+        if len(picked) == 2:
+            return picked[0], picked[1]
+        if len(picked) == 1:  # the second day not picked yet
+            return picked[0], picked[0]
+        return None, None
+    return picked, picked
+
+
+def empty_state(any_history: bool) -> None:
+    if any_history:
+        st.info("No answers in these dates. Pick a wider range above.", icon="📅")
+    else:
+        st.info(
+            "Nothing to show yet. Chat or compare models, and what each answer cost in tokens, "
+            "time and money shows up here.", icon="📊",
+        )
+        st.page_link("pages/chat.py", label="Start a chat", icon=":material/chat:")
+
+
+def per_model_table(df: pd.DataFrame) -> pd.DataFrame:
+    return (
+        df.groupby("model", as_index=False)
+        .agg(
+            answers=("message_id", "size"), prompt_tokens=("prompt_tokens", "sum"),
+            completion_tokens=("completion_tokens", "sum"), total_tokens=("total_tokens", "sum"),
+            cost=("cost", "sum"), median_first_token_s=("time_to_first_token", "median"),
+            median_tokens_per_s=("tokens_per_second", "median"),
+        )
+        .sort_values(["total_tokens", "model"], ascending=[False, True])
+    )
+
+
+def totals(df: pd.DataFrame) -> None:
+    c1, c2, c3, c4, c5 = st.columns(5)
+    c1.metric("Answers", f"{len(df):,}")
+    c2.metric("Prompt tokens", f"{int(df['prompt_tokens'].sum()):,}")
+    c3.metric("Completion tokens", f"{int(df['completion_tokens'].sum()):,}")
+    c4.metric("Total tokens", f"{int(df['total_tokens'].sum()):,}")
+    c5.metric("Estimated cost", format_cost(float(df["cost"].sum())))
+    prices = services.store().get_prices()
+    unpriced = sorted({m for m in df["model"] if m and price_for(m, prices) is None})
+    if unpriced:
+        st.caption(
+            "No price known for " + ", ".join(unpriced) + ": counted as free. Add their prices in Settings."
+        )
+
+
+def per_day_charts(df: pd.DataFrame) -> None:
+    per_day = df.groupby(["day", "model"], as_index=False)[["total_tokens", "cost"]].sum()
+    per_day["day"] = pd.to_datetime(per_day["day"])
+    left, right = st.columns(2)
+    left.markdown("**Tokens per day**")
+    left.bar_chart(per_day, x="day", y="total_tokens", color="model", x_label="day", y_label="tokens")
+    right.markdown("**Estimated cost per day ($)**")
+    right.bar_chart(per_day, x="day", y="cost", color="model", x_label="day", y_label="US dollars")
+
+
+def per_model_charts(table: pd.DataFrame) -> None:
+    left, right = st.columns(2)
+    left.markdown("**Tokens per model**")
+    left.bar_chart(table, x="model", y=["prompt_tokens", "completion_tokens"], x_label="model", y_label="tokens",
+                   horizontal=True)
+    right.markdown("**Estimated cost per model ($)**")
+    right.bar_chart(table, x="model", y="cost", x_label="model", y_label="US dollars", horizontal=True)
+
+
+def speed_charts(df: pd.DataFrame) -> None:
+    timing = df.dropna(subset=["time_to_first_token"])
+    speed = df.dropna(subset=["tokens_per_second"])
+    if timing.empty and speed.empty:
+        return
+    st.subheader("Speed per model")
+    st.caption("Each box spans the middle half of the answers; the line inside is the median.")
+    left, right = st.columns(2)
+    if not timing.empty:
+        left.markdown("**Time to first token (seconds)**")
+        left.altair_chart(
+            alt.Chart(timing).mark_boxplot(extent="min-max").encode(
+                x=alt.X("model:N", title="model"), y=alt.Y("time_to_first_token:Q", title="seconds"),
+                color=alt.Color("model:N", legend=None),
+            ),
+            width="stretch",
+        )
+    if not speed.empty:
+        right.markdown("**Speed (tokens per second)**")
+        right.altair_chart(
+            alt.Chart(speed).mark_boxplot(extent="min-max").encode(
+                x=alt.X("model:N", title="model"), y=alt.Y("tokens_per_second:Q", title="tokens/s"),
+                color=alt.Color("model:N", legend=None),
+            ),
+            width="stretch",
+        )
+
+
+def busiest(df: pd.DataFrame) -> None:
+    st.subheader("Busiest conversations")
+    table = (
+        df.groupby(["conversation_id", "conversation_title"], as_index=False)
+        .agg(answers=("message_id", "size"), total_tokens=("total_tokens", "sum"), cost=("cost", "sum"))
+        .sort_values(["total_tokens", "answers"], ascending=False)
+        .head(10)
+        .drop(columns=["conversation_id"])
+        .rename(columns={"conversation_title": "conversation"})
+    )
+    st.dataframe(table, hide_index=True, width="stretch", key="usage-busiest",
+                 column_config={"cost": COST})
 
 
 def main() -> None:
     state.init()
+    keep_choices()
     st.title("Usage")
-    today = date.today()
-    picked = st.date_input("Dates", value=(today - timedelta(days=29), today), key="usage-range")
-    start, end = (picked if isinstance(picked, tuple) and len(picked) == 2 else (picked, picked))
+    st.caption("Tokens, speed and estimated cost of every answer in your history.")
+    start, end = pick_range()
     store = services.store()
-    rows = usage_rows(store, services.owner(), start, end, prices=store.get_prices())
+    prices = store.get_prices()
+    rows = usage_rows(store, services.owner(), start, end, prices=prices) if start else []
     if not rows:
-        st.info(
-            "No answers in this date range yet. Chat or compare models, and what they cost "
-            "in tokens, time and money shows up here.", icon="📊",
-        )
+        empty_state(any_history=bool(start) and bool(usage_rows(store, services.owner(), prices=prices)))
         return
-    df = pd.DataFrame(rows)
-    for col in ("prompt_tokens", "completion_tokens", "total_tokens"):
-        df[col] = df[col].fillna(0).astype(int)
-    df["cost"] = df["cost"].fillna(0.0)
+    df = pd.DataFrame(rows, columns=list(COLUMNS))
+    df["model"] = df["model"].replace("", "(unknown)")
 
-    c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Answers", f"{len(df):,}")
-    c2.metric("Total tokens", f"{int(df['total_tokens'].sum()):,}")
-    c3.metric("Completion tokens", f"{int(df['completion_tokens'].sum()):,}")
-    c4.metric("Estimated cost", format_cost(float(df["cost"].sum())))
-
-    per_day = df.groupby(["day", "model"], as_index=False)[["total_tokens", "cost"]].sum()
-    st.subheader("Tokens per day")
-    st.bar_chart(per_day, x="day", y="total_tokens", color="model")
-    st.subheader("Estimated cost per day")
-    st.bar_chart(per_day, x="day", y="cost", color="model")
-
-    per_model = df.groupby("model", as_index=False).agg(
-        answers=("model", "size"), total_tokens=("total_tokens", "sum"), cost=("cost", "sum"),
-    )
+    totals(df)
+    st.subheader("Per day")
+    per_day_charts(df)
     st.subheader("Per model")
-    st.dataframe(per_model, hide_index=True, use_container_width=True)
-
-    timing = df.dropna(subset=["time_to_first_token"])
-    if not timing.empty:
-        st.subheader("Time to first token (s) and speed (tokens/s) per model")
-        left, right = st.columns(2)
-        left.altair_chart(
-            alt.Chart(timing).mark_boxplot().encode(x="model:N", y=alt.Y("time_to_first_token:Q", title="seconds")),
-            use_container_width=True,
-        )
-        speed = df.dropna(subset=["tokens_per_second"])
-        right.altair_chart(
-            alt.Chart(speed).mark_boxplot().encode(x="model:N", y=alt.Y("tokens_per_second:Q", title="tokens/s")),
-            use_container_width=True,
-        )
-
-    st.subheader("Busiest conversations")
-    busiest = (
-        df.groupby(["conversation_id", "conversation_title"], as_index=False)
-        .agg(answers=("model", "size"), total_tokens=("total_tokens", "sum"), cost=("cost", "sum"))
-        .sort_values("total_tokens", ascending=False)
-        .head(10)
+    table = per_model_table(df)
+    per_model_charts(table)
+    st.dataframe(
+        table, hide_index=True, width="stretch", key="usage-per-model",
+        column_config={"cost": COST, "median_first_token_s": st.column_config.NumberColumn(format="%.2f s"),
+                       "median_tokens_per_s": st.column_config.NumberColumn(format="%.1f")},
     )
-    st.dataframe(busiest.drop(columns=["conversation_id"]).rename(columns={"conversation_title": "conversation"}), hide_index=True, use_container_width=True)
+    speed_charts(df)
+    busiest(df)
 
     st.download_button(
-        "Download the table (CSV)", df.to_csv(index=False), file_name="egp-playground-usage.csv",
-        mime="text/csv", icon="⬇️",
+        "Download the table (CSV)", df.to_csv(index=False), file_name=f"egp-playground-usage-{start}-{end}.csv",
+        mime="text/csv", icon="⬇️", key="usage-csv",
     )
+    st.caption(f"{len(df):,} answers from {start} to {end}, one row each.")
 
 
 main()

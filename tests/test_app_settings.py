@@ -298,3 +298,19 @@ def test_the_chat_receipt_uses_the_saved_price(app_env):
     at.chat_input[0].set_value("How much?").run()
     receipt = next(c.value for c in at.caption if "Priced" not in c.value and "3000 tokens" in c.value)
     assert "cost $5.00" in receipt  # 1 x $1 + 2 x $2
+
+
+@pytest.mark.parametrize("page", [SETTINGS, "pages/usage.py"])
+def test_a_visit_to_settings_or_usage_keeps_the_sidebar_choices(app_env, fake_openai, monkeypatch, page):
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.selectbox(key="connection_id").set_value("env-openai").run()
+    at.selectbox(key="model").set_value("fake-llama-3-8b").run()
+    at.slider(key="temperature").set_value(0.2).run()
+    at.switch_page(page).run()
+    at.switch_page("pages/chat.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="connection_id").value == "env-openai"
+    assert at.selectbox(key="model").value == "fake-llama-3-8b"
+    assert at.slider(key="temperature").value == pytest.approx(0.2)
