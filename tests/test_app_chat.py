@@ -144,3 +144,25 @@ def test_new_chat_and_the_history_list(app_env):
     assert any(b.label == "First conversation" for b in at.sidebar.button)
     store = open_store()
     assert [c.title for c in store.list_conversations("local")] == ["First conversation"]
+
+
+def test_a_dropped_stream_keeps_the_partial_answer_with_the_error_and_retry(app_env):
+    app_env.reply(text="The first words arrive and then the line goes dead").drop_after(3)
+    at = send(start(), "Tell me a long thing")
+    shown = " ".join(markdown(at))
+    assert "The first" in shown  # the partial answer is kept on the page
+    assert "cut before the answer finished" in at.error[0].value
+    assert any(b.label == "Retry" for b in at.button)
+
+
+def test_an_oversized_prompt_gets_the_servers_reason(app_env):
+    app_env.fail(status=400, body={"detail": "The prompt has 9000 tokens but the model fits 2048."})
+    at = send(start(), "x" * 20_000)
+    assert "9000 tokens but the model fits 2048" in at.error[0].value
+    assert store_messages()[0].text == "x" * 20_000  # the question itself is kept
+
+
+def store_messages():
+    store = open_store()
+    conv = store.list_conversations("local")[0]
+    return store.messages(conv.id)

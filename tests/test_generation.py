@@ -1,0 +1,103 @@
+"""Generation: an answer streamed in a background thread that saves itself, against the fake server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from egp_core.client import EGPClient
+from egp_core.generation import Generation, Registry
+from egp_core.store import open_store
+from egp_core.types import CompletionRequest, ModelParameters
+
+
+@pytest.fixture
+def store(tmp_path):
+    return open_store(f"sqlite:///{tmp_path}/history.db")
+
+
+def answer_slot(store) -> tuple[str, str]:
+    conv = store.create_conversation("me", "t")
+    store.add_message(conv, "user", "Hello")
+    return conv, store.add_message(conv, "assistant", "", status="streaming", model="fake-model")
+
+
+def run(fake, store, **kw) -> tuple[Generation, str]:
+    _, mid = answer_slot(store)
+    client = EGPClient(fake.base_url, "key", retry_initial_delay=0.01, **kw)
+    request = CompletionRequest(model="fake-model", prompt="Hello", model_parameters=ModelParameters(max_tokens=50))
+    gen = Registry().start(Generation(client, request, sink=store, message_id=mid, save_every=0.05))
+    return gen, mid
+
+
+def test_a_finished_answer_is_saved_with_usage_metrics_and_finish_reason(fake_egp, store):
+    fake_egp.reply(text="One two three four.", usage={"prompt": 3, "completion": 5, "total": 8})
+    gen, mid = run(fake_egp, store)
+    assert gen.wait(10)
+    saved = store.get_message(mid)
+    assert (saved.status, saved.text, saved.finish_reason) == ("complete", "One two three four.", "stop")
+    assert saved.usage == {"prompt": 3, "completion": 5, "total": 8}
+    assert saved.metrics["time_to_first_token"] is not None and saved.metrics["chunks"] >= 1
+
+
+def test_the_growing_answer_is_saved_while_it_streams(fake_egp, store):
+    fake_egp.reply(text=" ".join(f"w{i}" for i in range(60)), pace=60)  # one second
+    gen, mid = run(fake_egp, store)
+    seen = set()
+    while not gen.done:
+        seen.add(store.get_message(mid).text)
+        gen.wait(0.05)
+    partial = {t for t in seen if t and not t.endswith("w59")}
+    assert len(partial) >= 3, "the partial answer was not saved as it grew"
+    assert store.get_message(mid).status == "complete"
+
+
+def test_cancel_closes_the_stream_and_saves_the_partial_answer_as_stopped(fake_egp, store):
+    fake_egp.reply(text="alpha beta gamma delta").stall_after(2)
+    gen, mid = run(fake_egp, store)
+    gen.wait_for_change(0, 5)
+    while not gen.text:
+        gen.wait_for_change(gen.version, 5)
+    gen.cancel()
+    assert gen.wait(2), "cancel did not end the generation"
+    assert fake_egp.wait_disconnect(2), "the server did not see the client leave"
+    saved = store.get_message(mid)
+    assert saved.status == "stopped" and saved.text and "alpha" in saved.text
+    assert saved.finish_reason == "stopped"
+
+
+def test_a_dropped_connection_keeps_the_partial_answer_and_the_error(fake_egp, store):
+    fake_egp.reply(text="first second third fourth fifth").drop_after(2)
+    gen, mid = run(fake_egp, store)
+    assert gen.wait(10)
+    saved = store.get_message(mid)
+    assert saved.status == "error" and saved.text  # the words received are kept
+    error = json.loads(saved.error)
+    assert error["kind"] == "ProtocolError" and error["message"]
+
+
+def test_an_error_before_any_text_is_saved_with_its_kind(fake_egp, store):
+    fake_egp.fail(status=401)
+    gen, mid = run(fake_egp, store)
+    assert gen.wait(10)
+    saved = store.get_message(mid)
+    assert saved.status == "error" and saved.text == ""
+    assert json.loads(saved.error)["kind"] == "AuthenticationError"
+
+
+def test_a_rate_limit_wait_is_announced_before_the_retry(fake_egp, store):
+    fake_egp.fail(status=429, retry_after=1)
+    fake_egp.reply(text="Finally.")
+    _, mid = answer_slot(store)
+    request = CompletionRequest(model="fake-model", prompt="Hello")
+    gen = Generation(None, request, sink=store, message_id=mid)
+    gen.client = EGPClient(fake_egp.base_url, "key", on_retry=gen.note_retry)
+    notices = []
+    gen.start()
+    while not gen.done:
+        gen.wait_for_change(gen.version, 5)
+        if gen.retry_notice:
+            notices.append(gen.retry_notice)
+    assert any("Trying again in 1 s" in n for n in notices), notices
+    assert store.get_message(mid).text == "Finally."
