@@ -183,7 +183,7 @@ def connections_from(
     problems = problems if problems is not None else []
     result: list[Connection] = []
     if local_base_url:
-        result.append(Connection(id="local", name="Local model", kind="local", base_url=local_base_url.rstrip("/"),
+        result.append(Connection(id="local", name="Local model (offline)", kind="local", base_url=local_base_url.rstrip("/"),
                                  api_key=_clean(env.get("EGP_LOCAL_API_KEY")), source="builtin"))
     if secrets:
         result += _secret_sections(secrets, problems)

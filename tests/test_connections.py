@@ -74,7 +74,7 @@ def test_local_model_always_first_and_env_workspace():
     conns = connections_from(env, None, "http://127.0.0.1:5000/")
     assert [c.kind for c in conns] == ["local", "egp"]
     local, egp = conns
-    assert (local.id, local.name, local.source, local.base_url) == ("local", "Local model", "builtin",
+    assert (local.id, local.name, local.source, local.base_url) == ("local", "Local model (offline)", "builtin",
                                                                     "http://127.0.0.1:5000")
     assert local.api_key is None
     assert (egp.name, egp.source, egp.base_url, egp.account_id, egp.api_key) == (
