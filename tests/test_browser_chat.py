@@ -171,3 +171,19 @@ def test_a_crash_mid_answer_keeps_the_question_and_the_partial_answer(app_factor
     page.get_by_text("Interrupted").first.wait_for(timeout=30_000)
     assert "word0" in last_answer(page) and "word30" in last_answer(page)
     page.get_by_role("button", name="Regenerate").wait_for()
+
+
+def test_html_in_an_answer_is_shown_as_text_not_run(app_factory, fake_egp, page):
+    fake_egp.models(["fake-model"])
+    fake_egp.reply(text="Look: <b>bold</b> <img src=x onerror=alert(1)> <script>alert(2)</script> done")
+    app = app_factory(env={"EGP_ENDPOINT_URL": fake_egp.base_url, "EGP_API_KEY": "k"})
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(app.url)
+    page.locator("[data-testid='stChatInputTextArea']:enabled").wait_for()
+    ask(page, "Some HTML please")
+    page.get_by_text(re.compile(r"\d+ prompt \+ \d+ completion")).first.wait_for()
+    answer = page.locator(ASSISTANT).last
+    assert "<b>bold</b>" in answer.inner_text() and "<script>" in answer.inner_text()
+    assert answer.locator("b, img, script").count() == 0
+    assert not dialogs
