@@ -13,6 +13,7 @@ from egp_core.pricing import format_cost, price_for
 from egp_core.store.usage import COLUMNS, usage_rows
 from ui import services, state
 
+UNKNOWN = "(unknown)"  # an answer that failed before naming its model
 COST = st.column_config.NumberColumn("Estimated cost ($)", format="$%.4f")
 
 
@@ -77,7 +78,7 @@ def totals(df: pd.DataFrame) -> None:
     c4.metric("Total tokens", f"{int(df['total_tokens'].sum()):,}")
     c5.metric("Estimated cost", format_cost(float(df["cost"].sum())))
     prices = services.store().get_prices()
-    unpriced = sorted({m for m in df["model"] if m and price_for(m, prices) is None})
+    unpriced = sorted({m for m in df["model"] if m != UNKNOWN and price_for(m, prices) is None})
     if unpriced:
         st.caption(
             "No price known for " + ", ".join(unpriced) + ": counted as free. Add their prices in Settings."
@@ -141,7 +142,7 @@ def busiest(df: pd.DataFrame) -> None:
         .drop(columns=["conversation_id"])
         .rename(columns={"conversation_title": "conversation"})
     )
-    st.dataframe(table, hide_index=True, width="stretch", key="usage-busiest",
+    st.dataframe(table, hide_index=True, width="stretch",
                  column_config={"cost": COST})
 
 
@@ -158,7 +159,7 @@ def main() -> None:
         empty_state(any_history=bool(start) and bool(usage_rows(store, services.owner(), prices=prices)))
         return
     df = pd.DataFrame(rows, columns=list(COLUMNS))
-    df["model"] = df["model"].replace("", "(unknown)")
+    df["model"] = df["model"].replace("", UNKNOWN)
 
     totals(df)
     st.subheader("Per day")
@@ -167,7 +168,7 @@ def main() -> None:
     table = per_model_table(df)
     per_model_charts(table)
     st.dataframe(
-        table, hide_index=True, width="stretch", key="usage-per-model",
+        table, hide_index=True, width="stretch",
         column_config={"cost": COST, "median_first_token_s": st.column_config.NumberColumn(format="%.2f s"),
                        "median_tokens_per_s": st.column_config.NumberColumn(format="%.1f")},
     )
