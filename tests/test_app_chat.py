@@ -166,3 +166,22 @@ def store_messages():
     store = open_store()
     conv = store.list_conversations("local")[0]
     return store.messages(conv.id)
+
+
+def test_chat_completions_send_the_turns_as_messages(app_env):
+    app_env.reply(text="Bonjour Ann.")
+    at = start()
+    at.radio(key="api_style").set_value("chat").run()
+    at.text_area(key="system_prompt").set_value("Answer in French.").run()
+    at = send(at, "My name is Ann.")
+    app_env.reply(text="Ann.")
+    send(at, "What is my name?")
+    last = [r for r in app_env.requests if r.path.endswith("completions")][-1]
+    assert last.path == "/v4/chat-completions"
+    assert last.body["messages"] == [
+        {"role": "system", "content": "Answer in French."},
+        {"role": "user", "content": "My name is Ann."},
+        {"role": "assistant", "content": "Bonjour Ann."},
+        {"role": "user", "content": "What is my name?"},
+    ]
+    assert "Ann." in markdown(at)

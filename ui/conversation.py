@@ -68,10 +68,9 @@ def ask(question: str, settings: Settings) -> None:
 def answer(conversation_id: str, settings: Settings) -> None:
     """Start the answer to the conversation's last question."""
     store = services.store()
-    api = "chat" if settings.connection.kind == "openai" else "completions"
     built = build_request(
         history_for(conversation_id), model=settings.model, parameters=settings.parameters,
-        system_prompt=settings.system_prompt or None, api=api, context_tokens=settings.context_length,
+        system_prompt=settings.system_prompt or None, api=settings.api, context_tokens=settings.context_length,
     )
     params = settings.parameters.to_wire()
     params["dropped_turns"] = built.dropped_turns
@@ -83,7 +82,7 @@ def answer(conversation_id: str, settings: Settings) -> None:
     )
     code_view.remember(settings.connection, built.request)
     gen = Generation(None, built.request, sink=store, message_id=message_id)
-    gen.client = settings.connection.make_client(on_retry=gen.note_retry)
+    gen.client = settings.client(on_retry=gen.note_retry)
     gen.on_finish = lambda g: g.client.close()
     services.registry().start(gen)
 

@@ -18,6 +18,12 @@ PRESETS: dict[str, dict] = {
 }
 
 
+API_STYLES = {
+    "completions": "Completions (/v2/completions): the chat as a transcript prompt",
+    "chat": "Chat completions (/v4/chat-completions): the chat as messages",
+}
+
+
 @dataclass
 class Settings:
     connection: Connection
@@ -25,6 +31,13 @@ class Settings:
     parameters: ModelParameters
     system_prompt: str
     context_length: int | None
+    api: str = "completions"
+
+    def client(self, **kw):
+        """A client for this connection speaking the chosen API."""
+        if self.connection.kind != "openai":
+            kw.setdefault("api", self.api)
+        return self.connection.make_client(**kw)
 
 
 @st.cache_data(ttl=60, show_spinner=False)
@@ -153,6 +166,10 @@ def parameters() -> ModelParameters:
             "Stop sequences", key=state.STOP_SEQUENCES, height=68,
             help="One per line (at most 4). The answer ends when the model writes one of them.",
         )
+        st.radio(
+            "API", list(API_STYLES), key=state.API, format_func=API_STYLES.get,
+            help="How earlier turns reach an EGP model. OpenAI-compatible servers always get messages.",
+        )
     return parameters_from_state()
 
 
@@ -169,4 +186,5 @@ def render() -> Settings | None:
         _remember(conn.id)
     if conn is None or model is None:
         return None
-    return Settings(conn, model, params, st.session_state[state.SYSTEM_PROMPT], contexts.get(model))
+    api = "chat" if conn.kind == "openai" else st.session_state[state.API]
+    return Settings(conn, model, params, st.session_state[state.SYSTEM_PROMPT], contexts.get(model), api)
