@@ -77,7 +77,11 @@ class Generation:
         self._cancelled = threading.Event()
         self._done = threading.Event()
         self._stream: Any = None
+        self._save_lock = threading.Lock()
+        self._last_save = time.monotonic()
+        self._finished = False
         self._thread = threading.Thread(target=self._run, name=f"generation-{message_id}", daemon=True)
+        self._heartbeat = threading.Thread(target=self._beat, name=f"heartbeat-{message_id}", daemon=True)
 
     # -- watching -------------------------------------------------------
     @property
@@ -101,6 +105,8 @@ class Generation:
     # -- control --------------------------------------------------------
     def start(self) -> Generation:
         self._thread.start()
+        if self.sink is not None and self.message_id is not None:
+            self._heartbeat.start()
         return self
 
     def cancel(self) -> None:
@@ -128,14 +134,23 @@ class Generation:
     def _save(self, **fields: Any) -> None:
         if self.sink is None or self.message_id is None:
             return
-        try:
-            self.sink.update_message(self.message_id, **fields)
-        except Exception:  # a store hiccup must not kill the answer; the final save retries
-            pass
+        with self._save_lock:
+            if self._finished:  # never overwrite the final save
+                return
+            try:
+                self.sink.update_message(self.message_id, **fields)
+                self._last_save = time.monotonic()
+            except Exception:  # a store hiccup must not kill the answer; the final save retries
+                pass
+
+    def _beat(self) -> None:
+        """Save at least every `save_every` seconds even while no text arrives (a queued or
+        slow model), so other app replicas can tell a live answer from one lost in a crash."""
+        while not self._done.wait(self.save_every):
+            if time.monotonic() - self._last_save >= self.save_every:
+                self._save(text=self.text, status="streaming")
 
     def _run(self) -> None:
-        last_save = time.monotonic()
-        saved_text = ""
         try:
             if self._cancelled.is_set():
                 return
@@ -149,10 +164,8 @@ class Generation:
                 self.text += chunk.text
                 self.retry_notice = None
                 self._bump()
-                now = time.monotonic()
-                if now - last_save >= self.save_every:
+                if time.monotonic() - self._last_save >= self.save_every:
                     self._save(text=self.text, status="streaming")
-                    saved_text, last_save = self.text, now
         except EGPError as exc:
             if not self._cancelled.is_set():
                 self.error = exc
@@ -162,9 +175,9 @@ class Generation:
                     "Something went wrong while receiving the answer. Try again.", body=repr(exc)
                 )
         finally:
-            self._finish(saved_text)
+            self._finish()
 
-    def _finish(self, saved_text: str) -> None:
+    def _finish(self) -> None:
         stream = self._stream
         if stream is not None:
             try:
@@ -189,13 +202,15 @@ class Generation:
             fields["finish_reason"] = "stopped" if self.status == "stopped" else completion.finish_reason
         if self.error is not None:
             fields["error"] = json.dumps(error_to_dict(self.error))
-        for _attempt in range(3):  # the final save matters most: retry a busy database
-            try:
-                if self.sink is not None and self.message_id is not None:
-                    self.sink.update_message(self.message_id, **fields)
-                break
-            except Exception:
-                time.sleep(0.2)
+        with self._save_lock:
+            self._finished = True
+            for _attempt in range(3):  # the final save matters most: retry a busy database
+                try:
+                    if self.sink is not None and self.message_id is not None:
+                        self.sink.update_message(self.message_id, **fields)
+                    break
+                except Exception:
+                    time.sleep(0.2)
         self._done.set()
         self._bump()
         if self.on_finish is not None:

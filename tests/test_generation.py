@@ -101,3 +101,15 @@ def test_a_rate_limit_wait_is_announced_before_the_retry(fake_egp, store):
             notices.append(gen.retry_notice)
     assert any("Trying again in 1 s" in n for n in notices), notices
     assert store.get_message(mid).text == "Finally."
+
+
+def test_a_live_answer_keeps_saving_while_no_text_arrives(fake_egp, store):
+    fake_egp.delay_first_byte(1.0).reply(text="Late but here.")
+    gen, mid = run(fake_egp, store)
+    first = store.get_message(mid).updated_at
+    stamps = set()
+    while not gen.done:
+        stamps.add(store.get_message(mid).updated_at)
+        gen.wait(0.05)
+    assert len({s for s in stamps if s > first}) >= 3, "no heartbeat while waiting for the first byte"
+    assert store.get_message(mid).text == "Late but here."
