@@ -249,22 +249,32 @@ def test_stop_sequence_is_not_emitted_and_finishes_with_stop(server):
         assert last["completion"]["finish_reason"] == "stop"
 
 
-def test_stop_sequence_split_across_tokens(server):
-    """'capital of' spans two tokens (' capital', ' of'): found anyway, and never sent."""
-    params = {"temperature": 0, "max_tokens": 20, "stop_sequences": ["capital of"]}
+def streamed_texts(base_url: str, body: dict) -> tuple[list[str], dict]:
+    """The text deltas of a streamed answer, and its last event."""
     bodies = [
-        json.loads(d)
-        for _, d in sse_events(
-            post(
-                server.base_url,
-                "/v2/completions",
-                {"model": MODEL, "prompt": PROMPT, "stream": True, "model_parameters": params},
-            )
-        )
+        json.loads(d) for _, d in sse_events(post(base_url, "/v2/completions", {**body, "stream": True}))
     ]
-    text = "".join(b["completion"]["text"] for b in bodies)
-    assert text == "The "
-    assert bodies[-1]["completion"]["finish_reason"] == "stop"
+    return [b["completion"]["text"] for b in bodies[:-1]], bodies[-1]
+
+
+def test_stop_sequence_split_across_tokens(server):
+    """A stop sequence made of the end of one token and the start of the next: found, never sent."""
+    body = {"model": MODEL, "prompt": PROMPT, "model_parameters": {"temperature": 0, "max_tokens": 20}}
+    deltas, _ = streamed_texts(server.base_url, body)
+    # each delta is one token here (plain English); take a boundary well inside the answer
+    i = next(
+        i
+        for i in range(2, len(deltas) - 1)
+        if len(deltas[i].strip()) >= 2 and len(deltas[i + 1].strip()) >= 2
+    )
+    stop = deltas[i][-2:] + deltas[i + 1][:2]
+    full = "".join(deltas)
+    expected = full[: full.index(stop)]
+    body["model_parameters"]["stop_sequences"] = [stop]
+    cut, last = streamed_texts(server.base_url, body)
+    assert "".join(cut) == expected
+    assert stop not in "".join(cut)
+    assert last["completion"]["finish_reason"] == "stop"
 
 
 def test_multibyte_characters_are_never_split(server):
