@@ -358,3 +358,20 @@ def test_prompt_usage_is_the_exact_token_count_of_the_chat_template(server):
         )
         assert r.json()["token_usage"]["prompt"] == expected
     vocab.close()
+
+
+@pytest.mark.parametrize("api", ["completions", "chat"])
+def test_egp_core_client_complete_and_stream(server, api):
+    from egp_core.client import EGPClient
+    from egp_core.types import CompletionRequest, ModelParameters
+
+    request = CompletionRequest(
+        model=MODEL, prompt=PROMPT, model_parameters=ModelParameters(temperature=0, max_tokens=12)
+    )
+    with EGPClient(server.base_url, api=api) as client:
+        assert MODEL in client.list_models()
+        done = client.complete(request)
+        with client.stream(request) as stream:
+            chunks = list(stream)
+    assert "".join(c.text for c in chunks) == done.text == stream.text
+    assert stream.usage == done.usage and stream.finish_reason == done.finish_reason
