@@ -45,12 +45,13 @@ def _test(conn: Connection) -> None:
     if result.ok:
         n = len(result.models)
         st.success(
-            f"Connected in {result.seconds * 1000:.0f} ms · {n} model{'s' if n != 1 else ''} found.", icon="✅"
+            f"Connected in {result.seconds * 1000:.0f} ms · {n} model{'s' if n != 1 else ''} found.",
+            icon=":material/check_circle:",
         )
         if result.models:
             st.caption("Models: " + ", ".join(result.models[:20]) + (" …" if n > 20 else ""))
         return
-    st.error(result.summary, icon="⚠️")
+    st.error(result.summary, icon=":material/warning:")
     if result.error is not None:
         with st.expander("Technical detail"):
             st.code(f"{result.error.kind}: {result.error.detail}", language=None, wrap_lines=True)
@@ -74,7 +75,7 @@ def show_connection(conn: Connection) -> None:
             details.append(f"account: {conn.account_id}")
         details.append(f"from: {SOURCES.get(conn.source, conn.source)}")
         c1.caption(" · ".join(details))
-        test = c2.button("Test connection", key=f"test-{conn.id}", icon="🔌")
+        test = c2.button("Test connection", key=f"test-{conn.id}", icon=":material/network_check:")
         if conn.source == "session":
             c2.button("Remove", key=f"rm-{conn.id}", type="tertiary", on_click=_remove, args=(conn.id,))
         if test:
@@ -126,9 +127,9 @@ def add_connection_form() -> None:
     if result:
         ok, sentence = result
         if ok:
-            st.success(sentence, icon="✅")
+            st.success(sentence, icon=":material/check_circle:")
         else:
-            st.error(sentence, icon="⚠️")
+            st.error(sentence, icon=":material/warning:")
 
 
 def price_rows(saved: dict[str, tuple[float, float]]) -> list[dict]:
@@ -220,7 +221,7 @@ def prices_editor() -> None:
     result = st.session_state.pop(PRICES_RESULT, None)
     if result:
         ok, sentence = result
-        (st.success if ok else st.error)(sentence, icon="✅" if ok else "⚠️")
+        (st.success if ok else st.error)(sentence, icon=":material/check_circle:" if ok else ":material/warning:")
 
 
 def main() -> None:
@@ -233,7 +234,7 @@ def main() -> None:
         "variables are always listed; their keys are shown masked and never leave the server."
     )
     for problem in configuration_problems():
-        st.warning(problem, icon="⚠️")
+        st.warning(problem, icon=":material/warning:")
     for conn in services.connections():
         show_connection(conn)
     add_connection_form()

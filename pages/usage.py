@@ -14,7 +14,13 @@ from egp_core.store.usage import COLUMNS, usage_rows
 from ui import services, state
 
 UNKNOWN = "(unknown)"  # an answer that failed before naming its model
-COST = st.column_config.NumberColumn("Estimated cost ($)", format="$%.4f")
+COST = st.column_config.NumberColumn("Estimated cost", format="$%.4f")
+LABELS = {
+    "model": "Model", "answers": "Answers", "prompt_tokens": "Prompt tokens", "completion_tokens": "Completion tokens",
+    "total_tokens": "Total tokens", "cost": COST, "conversation": "Conversation",
+    "median_first_token_s": st.column_config.NumberColumn("Median time to first token", format="%.2f s"),
+    "median_tokens_per_s": st.column_config.NumberColumn("Median tokens/s", format="%.1f"),
+}
 
 
 # Choices made on the other pages' widgets. Streamlit forgets a widget's value when a run
@@ -48,11 +54,11 @@ def pick_range():
 
 def empty_state(any_history: bool) -> None:
     if any_history:
-        st.info("No answers in these dates. Pick a wider range above.", icon="📅")
+        st.info("No answers in these dates. Pick a wider range above.", icon=":material/date_range:")
     else:
         st.info(
             "Nothing to show yet. Chat or compare models, and what each answer cost in tokens, "
-            "time and money shows up here.", icon="📊",
+            "time and money shows up here.", icon=":material/bar_chart:",
         )
         st.page_link("pages/chat.py", label="Start a chat", icon=":material/chat:")
 
@@ -143,7 +149,7 @@ def busiest(df: pd.DataFrame) -> None:
         .rename(columns={"conversation_title": "conversation"})
     )
     st.dataframe(table, hide_index=True, width="stretch",
-                 column_config={"cost": COST})
+                 column_config=LABELS)
 
 
 def main() -> None:
@@ -169,15 +175,14 @@ def main() -> None:
     per_model_charts(table)
     st.dataframe(
         table, hide_index=True, width="stretch",
-        column_config={"cost": COST, "median_first_token_s": st.column_config.NumberColumn(format="%.2f s"),
-                       "median_tokens_per_s": st.column_config.NumberColumn(format="%.1f")},
+        column_config=LABELS,
     )
     speed_charts(df)
     busiest(df)
 
     st.download_button(
         "Download the table (CSV)", df.to_csv(index=False), file_name=f"egp-playground-usage-{start}-{end}.csv",
-        mime="text/csv", icon="⬇️", key="usage-csv",
+        mime="text/csv", icon=":material/download:", key="usage-csv",
     )
     st.caption(f"{len(df):,} answers from {start} to {end}, one row each.")
 
