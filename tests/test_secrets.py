@@ -1,0 +1,165 @@
+"""No configured API key ever shows up: not in a page, a log line, an export or a database row.
+
+Three keys, one per way of configuring a connection: the environment (EGP workspace on the fake
+EGP server), a secrets.toml section (OpenAI-compatible, the fake OpenAI server) and one typed in
+the settings page (another fake OpenAI server). The app chats through each, then every page,
+every log record, every export and every byte of the database is searched for the keys.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from egp_core.store import open_store
+from egp_core.store.exchange import export_all_json, export_conversation_json, export_conversation_markdown
+from tests.fake_openai import FakeOpenAI
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+PAGES = ("pages/chat.py", "pages/compare.py", "pages/usage.py", "pages/settings.py")
+ENV_KEY = "egp-env-SECRET-key-1111-aaaa-ENVK"
+TOML_KEY = "sk-toml-SECRET-key-2222-bbbb-TOML"
+TYPED_KEY = "sk-typed-SECRET-key-3333-cccc-TYPD"
+KEYS = (ENV_KEY, TOML_KEY, TYPED_KEY)
+OWNER = "local"
+
+
+def leaks(text: str) -> list[str]:
+    """The keys (or their secret part: all but the last 4 characters) found in `text`."""
+    return [k for k in KEYS if k in text or k[:-4] in text]
+
+
+def element_texts(node) -> Iterator[str]:
+    """Everything an element tree holds: each element's protobuf, in text form, recursively."""
+    proto = getattr(node, "proto", None)
+    if proto is not None:
+        yield str(proto)
+        yield repr(proto.SerializeToString())
+    for child in getattr(node, "children", {}).values():
+        yield from element_texts(child)
+
+
+def page_text(at: AppTest) -> str:
+    return "\n".join([*element_texts(at.main), *element_texts(at.sidebar)])
+
+
+@pytest.fixture
+def servers(fake_egp) -> Iterator[tuple]:
+    with FakeOpenAI() as toml_server, FakeOpenAI() as typed_server:
+        fake_egp.require_key(ENV_KEY).models(["egp-model"])
+        toml_server.require_key(TOML_KEY).models(["toml-model"])
+        typed_server.require_key(TYPED_KEY).models(["typed-model"])
+        yield fake_egp, toml_server, typed_server
+
+
+@pytest.fixture
+def app_env(servers, tmp_path, monkeypatch):
+    fake_egp = servers[0]
+    monkeypatch.setenv("EGP_ENDPOINT_URL", fake_egp.base_url)
+    monkeypatch.setenv("EGP_API_KEY", ENV_KEY)
+    monkeypatch.setenv("EGP_PLAYGROUND_DATA", str(tmp_path))
+    for name in ("EGP_PLAYGROUND_DB_URL", "EGP_ACCOUNT_ID", "EGP_PLAYGROUND_LOCAL", "OPENAI_API_KEY",
+                 "OPENAI_BASE_URL", "SGP_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield servers
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def chat_through(at: AppTest, connection_id: str, prompt: str) -> None:
+    at.switch_page("pages/chat.py").run()
+    at.selectbox(key="connection_id").set_value(connection_id).run()
+    at.chat_input[0].set_value(prompt).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+
+def database_text(path: Path) -> str:
+    """Every row of every table, plus the raw bytes of the database files."""
+    parts = []
+    with sqlite3.connect(path) as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        assert {"conversations", "messages", "prices"} <= set(tables)
+        for table in tables:
+            parts += [repr(row) for row in db.execute(f'SELECT * FROM "{table}"')]  # noqa: S608 - names from sqlite
+    for file in path.parent.glob(path.name + "*"):  # history.db, -wal, -shm
+        parts.append(file.read_bytes().decode("latin-1"))
+    return "\n".join(parts)
+
+
+def test_no_page_log_export_or_row_holds_a_key(app_env, tmp_path, caplog):
+    fake_egp, toml_server, typed_server = app_env
+    caplog.set_level(logging.DEBUG)  # every logger, every level
+    fake_egp.reply(text="From the workspace.")
+    toml_server.reply("From the toml server.")
+    typed_server.reply("From the typed server.")
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.secrets["connections"] = {"toml_vllm": {"kind": "openai", "base_url": toml_server.base_url,
+                                               "api_key": TOML_KEY, "name": "Toml vLLM"}}
+    at.run()
+    at.switch_page("pages/settings.py").run()
+    at.radio(key="add-kind").set_value("openai")
+    at.text_input(key="add-name").input("Typed server")
+    at.text_input(key="add-url").input(typed_server.base_url)
+    at.text_input(key="add-key").input(TYPED_KEY)
+    at.button(key=next(b.key for b in at.button if b.label == "Add connection")).click().run()
+    assert not at.error and not at.exception
+    for b in [b for b in at.button if b.label == "Test connection"]:
+        at.button(key=b.key).click().run()
+        assert not at.error, [e.value for e in at.error]
+    assert len([s for s in at.success if s.value.startswith("Connected in ")]) == 1
+    shown = {"settings after tests": page_text(at)}
+
+    chat_through(at, "env-egp", "Hello workspace")
+    chat_through(at, "secrets-toml-vllm", "Hello toml server")
+    chat_through(at, "session-typed-server", "Hello typed server")
+    assert "From the typed server." in [m.value for m in at.markdown]
+    # Each server got its own key, so each key was really used.
+    assert fake_egp.requests[-1].headers.get("x-api-key") == ENV_KEY
+    assert toml_server.requests[-1]["headers"]["Authorization"] == f"Bearer {TOML_KEY}"
+    assert typed_server.requests[-1]["headers"]["Authorization"] == f"Bearer {TYPED_KEY}"
+    # A wrong key's error (and its technical detail) does not echo the key either.
+    typed_server.require_key("sk-some-other-key-entirely-0000")
+    at.chat_input[0].set_value("Now with a refused key").run()
+    assert [e.value for e in at.error] == ["The API key was rejected. Check it in Settings."]
+
+    shown["chat, with the error"] = page_text(at)
+    for page in PAGES:
+        at.switch_page(page).run()
+        assert not at.exception, at.exception
+        shown[page] = page_text(at)
+    for where, text in shown.items():
+        found = leaks(text)
+        assert text and not found, f"{found} shown on {where}"
+    # The page did show the masked forms, so the check above looked at the right text.
+    assert "••••ENVK" in shown["pages/settings.py"] and "••••TOML" in shown["pages/settings.py"]
+    assert "••••TYPD" in shown["pages/settings.py"]
+
+    logged = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records) + caplog.text
+    assert "/v1/chat/completions" in logged, "the HTTP requests' debug lines were captured"
+    assert not leaks(logged)
+
+    store = open_store()
+    try:
+        conversations = store.list_conversations(OWNER)
+        assert sum(len(store.messages(c.id)) for c in conversations) >= 8
+        exports = [export_all_json(store, OWNER)]
+        for conv in conversations:
+            exports += [export_conversation_json(store, conv.id), export_conversation_markdown(store, conv.id)]
+        assert any("From the toml server." in e for e in exports)
+        assert not leaks("\n".join(exports))
+    finally:
+        store.close()
+
+    rows = database_text(tmp_path / "history.db")
+    assert "From the typed server." in rows
+    assert not leaks(rows)
