@@ -1,6 +1,19 @@
-"""Compare: one prompt, two to four models side by side, streaming at once; blind votes."""
+"""Compare: one prompt, two to four models side by side, streaming at once; blind votes.
+
+Each pane is its own background `Generation` with its own client, all started
+together, so the answers stream concurrently; the page watches them with
+`live.watch_many` (throttled redraws). A comparison is a conversation of kind
+"compare": the question, then one answer per pane (`message.pane` = its
+letter). Its settings record what each pane sent (connection, model,
+parameters), so "View code" can show each request, and, in blind mode, the
+room's vote. Blind mode shuffles the panes, so not even the presenter knows
+which letter is which model until the vote.
+"""
 
 from __future__ import annotations
+
+import random
+from typing import Any
 
 import streamlit as st
 
@@ -8,71 +21,186 @@ from egp_core.chat import build_request, title_from
 from egp_core.errors import error_from_dict
 from egp_core.generation import Generation
 from egp_core.store.exchange import export_conversation_json, export_conversation_markdown
-from egp_core.types import Message, ModelParameters
+from egp_core.types import CompletionRequest, Message, ModelParameters
 from ui import code_view, live, services, sidebar, state
 from ui.errors import show_error
-from ui.receipt import add_to_totals, show_receipt
+from ui.receipt import add_to_totals, receipt_text, show_receipt
 
 LETTERS = "ABCD"
+QUERY = "cmp"  # ?cmp=<id> reopens a comparison (a refresh keeps it on screen)
+VOTABLE = ("complete", "stopped")
+
+
+# ----- the panes' settings ---------------------------------------------------------------------
 
 
 def pane_settings(i: int, defaults: sidebar.Settings | None, column) -> sidebar.Settings | None:
     """Each pane has its own connection, model and parameters (default: the sidebar's)."""
     prefix = f"pane{i}-"
-    with column.expander(f"Pane {LETTERS[i]} settings", expanded=False):
+    if defaults is not None:
+        st.session_state.setdefault(prefix + state.CONNECTION, defaults.connection.id)
+        st.session_state.setdefault(prefix + state.MODEL, defaults.model)
+    base = defaults.parameters if defaults else ModelParameters(temperature=0.5, max_tokens=512)
+    st.session_state.setdefault(prefix + "temperature", base.temperature if base.temperature is not None else 0.5)
+    st.session_state.setdefault(prefix + "max_tokens", base.max_tokens or 512)
+    with column.expander(f"Pane {i + 1} settings", icon=":material/tune:"):
         conn, model, contexts = sidebar.connection_and_model(st.container(), key_prefix=prefix)
-        base = defaults.parameters if defaults else ModelParameters(temperature=0.5, max_tokens=512)
-        st.session_state.setdefault(prefix + "temperature", base.temperature or 0.5)
-        st.session_state.setdefault(prefix + "max_tokens", base.max_tokens or 512)
         temperature = st.slider("Temperature", 0.0, 1.0, step=0.05, key=prefix + "temperature")
         max_tokens = st.number_input("Max tokens", 1, 32000, step=64, key=prefix + "max_tokens")
     if conn is None or model is None:
         return None
     params = base.model_copy(update={"temperature": temperature, "max_tokens": int(max_tokens)})
     system = defaults.system_prompt if defaults else ""
-    return sidebar.Settings(conn, model, params, system, contexts.get(model))
+    api = "chat" if conn.kind == "openai" else (defaults.api if defaults else "completions")
+    return sidebar.Settings(conn, model, params, system, contexts.get(model), api)
+
+
+def pane_spec(pane: sidebar.Settings) -> dict[str, Any]:
+    """What a pane sends, as saved with the comparison (no API key: only where and what)."""
+    c = pane.connection
+    return {
+        "connection_id": c.id, "connection": c.name, "kind": c.kind, "base_url": c.base_url,
+        "account_id": c.account_id, "model": pane.model, "api": pane.api,
+        "parameters": pane.parameters.to_wire(), "context_length": pane.context_length,
+    }
+
+
+def pane_request(prompt: str, spec: dict[str, Any], system_prompt: str | None) -> CompletionRequest:
+    """The request a pane sends for `prompt` (the same for the answer and for "View code")."""
+    built = build_request(
+        [Message(role="user", content=prompt)], model=spec["model"],
+        parameters=ModelParameters.model_validate(spec.get("parameters") or {}),
+        system_prompt=system_prompt or None, api=spec.get("api") or "completions",
+        context_tokens=spec.get("context_length"),
+    )
+    return built.request
+
+
+# ----- actions -----------------------------------------------------------------------------------
+
+
+def open_comparison(conv_id: str | None) -> None:
+    st.session_state[state.COMPARE_RUN] = conv_id
+    if conv_id:
+        st.query_params[QUERY] = conv_id
+    elif QUERY in st.query_params:
+        del st.query_params[QUERY]
 
 
 def start(prompt: str, panes: list[sidebar.Settings]) -> str:
-    """Save the comparison (it is a conversation of kind "compare") and start every pane."""
+    """Save the comparison (a conversation of kind "compare") and start every pane at once."""
     store = services.store()
+    blind = bool(st.session_state[state.BLIND])
+    if blind:  # the letters must not give the models away, not even to the presenter
+        panes = random.sample(panes, len(panes))
+    system = panes[0].system_prompt or ""
+    specs = [pane_spec(p) for p in panes]
     conv = store.create_conversation(
         services.owner(), title_from(prompt), kind="compare",
-        settings={"models": [p.model for p in panes], "blind": bool(st.session_state[state.BLIND])},
+        settings={"models": [p.model for p in panes], "blind": blind, "system_prompt": system, "panes": specs},
     )
     store.add_message(conv, "user", prompt)
-    for i, pane in enumerate(panes):
-        api = "chat" if pane.connection.kind == "openai" else "completions"
-        built = build_request(
-            [Message(role="user", content=prompt)], model=pane.model, parameters=pane.parameters,
-            system_prompt=pane.system_prompt or None, api=api, context_tokens=pane.context_length,
-        )
+    gens = []
+    for i, (pane, spec) in enumerate(zip(panes, specs, strict=True)):
+        request = pane_request(prompt, spec, system)
         params = pane.parameters.to_wire() | {"connection": pane.connection.name}
+        if system:
+            params["system_prompt"] = system
         mid = store.add_message(
             conv, "assistant", "", status="streaming", model=pane.model, parameters=params, pane=i,
         )
-        gen = Generation(None, built.request, sink=store, message_id=mid)
-        gen.client = pane.connection.make_client(on_retry=gen.note_retry)
+        gen = Generation(None, request, sink=store, message_id=mid)
+        gen.client = pane.client(on_retry=gen.note_retry)
         gen.on_finish = lambda g: g.client.close()
-        services.registry().start(gen)
-        if i == 0:
-            code_view.remember(pane.connection, built.request)
+        gens.append(gen)
+    registry = services.registry()
+    for gen in gens:  # everything is saved first, so the panes start together
+        registry.start(gen)
     return conv
 
 
 def stop_all(conv_id: str) -> None:
+    """Stop every pane: close every stream, then wait until each partial answer is saved."""
     reg = services.registry()
     gens = [reg.get(m.id) for m in services.store().messages(conv_id)]
-    gens = [g for g in gens if g is not None]
+    gens = [g for g in gens if g is not None and not g.done]
     for g in gens:
         g.cancel()
     for g in gens:
         g.wait(2.0)
 
 
-def vote(conv_id: str, winner: str, models: list[str]) -> None:
-    services.store().add_vote(conv_id, winner, models, services.owner())
+def vote(conv_id: str, position: int) -> None:
+    """The room picked the answer in `position`: record the vote, then reveal the names."""
+    store = services.store()
+    conv = store.get_conversation(conv_id, owner=services.owner())
+    if conv is None or conv.settings.get("voted") is not None:
+        return  # one vote per comparison (a double click must not count twice)
+    answers = {m.pane: m for m in store.messages(conv_id) if m.role == "assistant"}
+    candidates = [m.model for m in answers.values() if m.status in VOTABLE and m.text and m.model]
+    winner = answers.get(position)
+    if winner is None or winner.model not in candidates:
+        return
+    store.add_vote(conv_id, winner.model, candidates, services.owner())
+    store.update_settings(conv_id, conv.settings | {"voted": position})
     st.session_state[state.VOTED].add(conv_id)
+
+
+# ----- showing a comparison ----------------------------------------------------------------------
+
+
+def label(m, hidden: bool) -> str:
+    letter = LETTERS[m.pane or 0]
+    return f"Model {letter}" if hidden else f"{letter} · {m.model}"
+
+
+def show_code(conv, question: str, position: int) -> None:
+    specs = (conv.settings or {}).get("panes") or []
+    if position >= len(specs):
+        return
+    spec = specs[position]
+    request = pane_request(question, spec, conv.settings.get("system_prompt"))
+    code_view.show(
+        spec.get("base_url"), request, kind=spec.get("kind") or "egp", account_id=spec.get("account_id"),
+        key=f"cmp-code-{conv.id}-{position}",
+    )
+
+
+def show_outcome(m, conv, question: str, hidden: bool, prices: dict) -> None:
+    """Under a finished answer: its error, or its receipt, and its code once names are shown."""
+    if m.status == "error":
+        err = error_from_dict(m.error)
+        if err is not None:
+            show_error(err, key=f"cmp-err-{m.id}")
+        return
+    if hidden:  # tokens and speed, without the name (or a price that could give it away)
+        st.caption(receipt_text(
+            model=label(m, True), status=m.status, finish_reason=m.finish_reason, usage=m.usage, metrics=m.metrics,
+        ))
+    else:
+        show_receipt(m, prices)
+        show_code(conv, question, m.pane or 0)
+    add_to_totals(m, prices)
+
+
+def show_answer(m, conv, question: str, hidden: bool, prices: dict) -> None:
+    if m.text:
+        st.markdown(m.text)
+    elif m.status != "error":
+        st.caption("_(no text)_")
+    show_outcome(m, conv, question, hidden, prices)
+
+
+def vote_buttons(conv_id: str, answers: list) -> None:
+    votable = [m for m in answers if m.status in VOTABLE and m.text]
+    st.markdown("**Which answer is best?** The model names are revealed after the vote.")
+    cols = st.columns(len(answers))
+    for col, m in zip(cols, answers, strict=True):
+        if m in votable:
+            col.button(
+                f"{LETTERS[m.pane or 0]} is best", key=f"vote-{conv_id}-{m.pane}", type="primary",
+                icon=":material/how_to_vote:", on_click=vote, args=(conv_id, m.pane or 0), use_container_width=True,
+            )
 
 
 def show_run(conv_id: str) -> None:
@@ -81,91 +209,139 @@ def show_run(conv_id: str) -> None:
     if conv is None:
         return
     msgs = store.messages(conv_id)
-    question = next((m for m in msgs if m.role == "user"), None)
+    question = next((m.text for m in msgs if m.role == "user"), "")
     answers = sorted((m for m in msgs if m.role == "assistant"), key=lambda m: m.pane or 0)
-    if question is not None:
-        with st.chat_message("user"):
-            st.markdown(question.text)
-    blind = bool((conv.settings or {}).get("blind"))
-    voted = conv_id in st.session_state[state.VOTED]
-    hidden = blind and not voted
-    prices = store.get_prices()
+    if not answers:
+        return
+    settings = conv.settings or {}
+    blind = bool(settings.get("blind"))
+    voted = settings.get("voted")
     reg = services.registry()
-    live_panes = []
-    cols = st.columns(len(answers) or 1)
-    for col, m in zip(cols, answers, strict=False):
-        label = f"Model {LETTERS[m.pane or 0]}" if hidden else f"{LETTERS[m.pane or 0]}: {m.model}"
+    live_ids = {m.id for m in answers if m.status == "streaming" and (g := reg.get(m.id)) is not None and not g.done}
+    votable = [m for m in answers if m.status in VOTABLE and m.text]
+    # Names stay hidden until the vote (or until no vote is possible: fewer than two answers).
+    hidden = blind and voted is None and (bool(live_ids) or len(votable) >= 2)
+    prices = store.get_prices()
+
+    with st.chat_message("user"):
+        st.markdown(question)
+    if live_ids:
+        st.button("Stop all", icon=":material/stop_circle:", on_click=stop_all, args=(conv_id,),
+                  key=f"stop-all-{conv_id}")
+    live_panes: list[tuple[Generation, Any, Any]] = []
+    finish_areas: list[tuple[Any, Any]] = []
+    cols = st.columns(len(answers))
+    for col, m in zip(cols, answers, strict=True):
         with col:
-            st.subheader(label)
-            gen = reg.get(m.id)
-            if m.status == "streaming" and gen is not None and not gen.done:
-                notice, text = st.empty(), st.empty()
+            title = label(m, hidden)
+            if voted is not None and m.pane == voted:
+                title += " 🏆"
+            st.subheader(title, anchor=False)
+            if m.id in live_ids:
+                gen = reg.get(m.id)
+                notice, text, after = st.empty(), st.empty(), st.empty()
                 text.markdown(gen.text + live.CURSOR if gen.text else "_Thinking…_")
                 live_panes.append((gen, text, notice))
+                finish_areas.append((m, after))
                 continue
-            if m.text:
-                st.markdown(m.text)
-            if m.status == "error":
-                err = error_from_dict(m.error)
-                if err is not None:
-                    show_error(err, key=f"cmp-err-{m.id}")
-                continue
-            if m.status == "stopped":
-                st.caption("⏹️ Stopped by you")
+            show_answer(m, conv, question, hidden, prices)
             if m.status == "streaming":
-                st.caption("Answering…")
-            if not hidden:
-                show_receipt(m, prices)
-            add_to_totals(m, prices)
+                st.caption("Answering… (in another window, or interrupted)")
+
     if live_panes:
-        st.button("Stop all", icon="⏹️", on_click=stop_all, args=(conv_id,), key=f"stop-all-{conv_id}")
-        live.watch_many(live_panes)
-        st.rerun()
-    if any(m.status == "streaming" for m in answers):
-        return
-    if blind and not voted:
-        st.markdown("**Which answer is best?** The model names are revealed after the vote.")
-        models = [m.model for m in answers]
-        vcols = st.columns(len(answers) or 1)
-        for vcol, m in zip(vcols, answers, strict=False):
-            vcol.button(
-                f"{LETTERS[m.pane or 0]} is best", key=f"vote-{conv_id}-{m.pane}", type="primary",
-                on_click=vote, args=(conv_id, m.model, models), use_container_width=True,
-            )
-    elif blind:
-        st.success("Thanks for voting! The names are revealed above.", icon="🗳️")
+        def finished(i: int) -> None:
+            """One pane ended while others stream: draw its end (error or receipt) now."""
+            gen, text, notice = live_panes[i]
+            m, after = finish_areas[i]
+            if gen.text:
+                text.markdown(gen.text)
+            else:
+                text.empty()
+            notice.empty()
+            saved = store.get_message(m.id) or m
+            with after.container():
+                show_outcome(saved, conv, question, hidden, prices)
+
+        live.watch_many(live_panes, on_finish=finished)
+        st.rerun()  # every pane ended: draw the comparison from the store
+
+    if blind and voted is None:
+        if hidden:
+            vote_buttons(conv_id, answers)
+        else:
+            st.info("A vote needs at least two answers, so the names are shown.", icon=":material/info:")
+        return  # the export would give the names away
+    if blind:
+        winner = next((m for m in answers if m.pane == voted), None)
+        if winner is not None:
+            st.success(f"The room voted for {LETTERS[voted]}: {winner.model}. The names are revealed above.",
+                       icon=":material/how_to_vote:")
     c1, c2 = st.columns(2)
+    name = f"comparison-{conv_id[:8]}"
     c1.download_button(
         "Export as Markdown", lambda: export_conversation_markdown(store, conv_id),
-        file_name="comparison.md", mime="text/markdown", key=f"cmp-md-{conv_id}",
+        file_name=f"{name}.md", mime="text/markdown", key=f"cmp-md-{conv_id}", icon=":material/description:",
     )
     c2.download_button(
         "Export as JSON", lambda: export_conversation_json(store, conv_id),
-        file_name="comparison.json", mime="application/json", key=f"cmp-json-{conv_id}",
+        file_name=f"{name}.json", mime="application/json", key=f"cmp-json-{conv_id}",
+        icon=":material/data_object:",
     )
 
 
 def leaderboard() -> None:
     rows = services.store().leaderboard()
-    st.subheader("Leaderboard")
+    st.subheader("Leaderboard", anchor=False)
     if not rows:
         st.caption("No votes yet. Turn on blind mode, compare, and let the room vote.")
         return
     st.dataframe(
-        [{"Model": r["model"], "Wins": r["wins"], "Votes": r["votes"]} for r in rows],
+        [{"Model": r["model"], "Wins": r["wins"], "Votes": r["votes"], "Win rate": f"{r['win_rate']:.0%}"}
+         for r in rows],
         hide_index=True, use_container_width=True,
     )
 
 
+def earlier_comparisons() -> None:
+    found = services.store().list_conversations(services.owner(), kind="compare", limit=20)
+    with st.sidebar.expander("Earlier comparisons", icon=":material/history:"):
+        if not found:
+            st.caption("Your comparisons will appear here.")
+        current = st.session_state.get(state.COMPARE_RUN)
+        for c in found:
+            st.button(
+                c.title, key=f"cmp-open-{c.id}", on_click=open_comparison, args=(c.id,),
+                type="primary" if c.id == current else "secondary", use_container_width=True,
+            )
+
+
+SIDEBAR_KEYS = (state.CONNECTION, state.MODEL, state.PRESET, state.TEMPERATURE, state.MAX_TOKENS, state.TOP_P,
+                state.STOP_SEQUENCES, state.SYSTEM_PROMPT, state.API)
+
+
+def keep_sidebar_choices() -> None:
+    """Widgets on another page are other widgets to Streamlit, which forgets their values when
+    the page changes; writing the values back makes the sidebar here start where it was."""
+    for key in SIDEBAR_KEYS:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
 def main() -> None:
+    keep_sidebar_choices()
     state.init()
+    wanted = st.query_params.get(QUERY)
+    if wanted and wanted != st.session_state.get(state.COMPARE_RUN):
+        found = services.store().get_conversation(wanted, owner=services.owner())
+        open_comparison(wanted if found is not None and found.kind == "compare" else None)
     defaults = sidebar.render()
+    earlier_comparisons()
     st.title("Compare models")
     c1, c2 = st.columns([1, 1])
     c1.segmented_control("Panes", [2, 3, 4], key=state.COMPARE_PANES, selection_mode="single")
     c2.toggle(
         "Blind mode", key=state.BLIND,
-        help="Hide the model names until the audience votes for the best answer.",
+        help="Hide the model names (and shuffle the panes) until the audience votes for the best answer.",
     )
     n = st.session_state[state.COMPARE_PANES] or 2
     cols = st.columns(n)
@@ -174,13 +350,17 @@ def main() -> None:
     if prompt:
         ready = [p for p in panes if p is not None]
         if len(ready) < 2:
-            st.error("Pick a model in at least two panes first.", icon="⚠️")
+            st.error("Pick a model in at least two panes first.", icon=":material/warning:")
         else:
-            st.session_state[state.COMPARE_RUN] = start(prompt, ready)
+            running = st.session_state.get(state.COMPARE_RUN)
+            if running:
+                stop_all(running)
+            open_comparison(start(prompt, ready))
     run = st.session_state.get(state.COMPARE_RUN)
     if run:
         show_run(run)
-    code_view.show_last("cmp-code")
+    else:
+        st.caption("Type a prompt below: every pane answers it at once.")
     leaderboard()
 
 
