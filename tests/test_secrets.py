@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 from egp_core.store import open_store
 from egp_core.store.exchange import export_all_json, export_conversation_json, export_conversation_markdown
 from tests.fake_openai import FakeOpenAI
+from tests.plugins.app import wait_idle
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGES = ("pages/chat.py", "pages/compare.py", "pages/usage.py", "pages/settings.py")
@@ -163,3 +164,91 @@ def test_no_page_log_export_or_row_holds_a_key(app_env, tmp_path, caplog):
     rows = database_text(tmp_path / "history.db")
     assert "From the typed server." in rows
     assert not leaks(rows)
+
+
+# ---- the real app: a `streamlit run` process, headless Chromium, every websocket frame -------------
+
+
+def ask(page, text: str) -> None:
+    box = page.locator("[data-testid='stChatInputTextArea']")
+    box.fill(text)
+    box.press("Enter")
+
+
+def pick_connection(page, name: str) -> None:
+    page.locator("[data-testid='stSelectbox']").filter(has_text="Connection").click()
+    page.get_by_role("option", name=name).click()
+    wait_idle(page)
+
+
+@pytest.mark.browser
+def test_the_running_app_never_sends_or_logs_a_key(servers, app_factory, page, tmp_path, monkeypatch):
+    fake_egp, toml_server, typed_server = servers
+    fake_egp.reply(text="From the workspace.")
+    typed_server.reply("From the typed server.")
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(
+        f'[connections.toml_vllm]\nkind = "openai"\nname = "Toml vLLM"\n'
+        f'base_url = "{toml_server.base_url}"\napi_key = "{TOML_KEY}"\n'
+    )
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "EGP_PLAYGROUND_DB_URL", "EGP_PLAYGROUND_LOCAL"):
+        monkeypatch.delenv(name, raising=False)
+    app = app_factory(env={
+        "EGP_ENDPOINT_URL": fake_egp.base_url, "EGP_API_KEY": ENV_KEY,
+        "STREAMLIT_SECRETS_FILES": str(secrets), "STREAMLIT_LOGGER_LEVEL": "debug",
+    })
+    frames: list[str] = []
+
+    def on_socket(ws) -> None:
+        ws.on("framereceived", lambda payload: frames.append(
+            payload.decode("latin-1") if isinstance(payload, bytes) else payload))
+        ws.on("framesent", lambda payload: None)
+
+    page.on("websocket", on_socket)
+    page.goto(app.url + "/settings")
+    wait_idle(page)
+    page.get_by_text("Toml vLLM").wait_for()
+    page.get_by_label("OpenAI-compatible server (vLLM, Ollama, llama.cpp)").check(force=True)
+    page.get_by_role("textbox", name="Name").fill("Typed server")
+    page.get_by_role("textbox", name="Endpoint URL").fill(typed_server.base_url)
+    page.get_by_role("textbox", name="API key").fill(TYPED_KEY)
+    page.get_by_role("button", name="Add connection").click()
+    page.get_by_text("Added Typed server.").wait_for()
+    wait_idle(page)
+    tests = page.get_by_role("button", name="Test connection")
+    for i in range(tests.count()):
+        tests.nth(i).click()
+        page.get_by_text("Connected in").wait_for()
+        wait_idle(page)
+    assert len(toml_server.requests) == 1 and len(typed_server.requests) == 1
+
+    page.get_by_role("link", name="Chat").click()
+    wait_idle(page)
+    pick_connection(page, "EGP workspace")
+    ask(page, "Hello workspace")
+    page.get_by_text("From the workspace.").wait_for()
+    wait_idle(page)
+    pick_connection(page, "Typed server")
+    ask(page, "Hello typed server")
+    page.get_by_text("From the typed server.").wait_for()
+    wait_idle(page)
+    assert typed_server.requests[-1]["headers"]["Authorization"] == f"Bearer {TYPED_KEY}"
+
+    html = {}
+    for name in ("Chat", "Compare", "Usage", "Settings"):
+        page.get_by_role("link", name=name).click()
+        wait_idle(page)
+        html[name] = page.content()
+    assert "••••TYPD" in html["Settings"] and "••••TOML" in html["Settings"] and "••••ENVK" in html["Settings"]
+    for name, text in html.items():
+        assert not leaks(text), f"a key is in the {name} page"
+    sent = "\n".join(frames)
+    assert "From the typed server." in sent
+    assert not leaks(sent), "a key was sent to the browser"
+
+    app.stop()
+    log = app.log_path.read_text(errors="replace")
+    assert "Runtime state:" in log  # a debug-level line: the process really logged at debug level
+    assert not leaks(log)
+    rows = database_text(tmp_path / "history.db")
+    assert "From the typed server." in rows and not leaks(rows)
