@@ -78,8 +78,22 @@ def show_connection(conn: Connection) -> None:
         test = c2.button("Test connection", key=f"test-{conn.id}", icon=":material/network_check:")
         if conn.source == "session":
             c2.button("Remove", key=f"rm-{conn.id}", type="tertiary", on_click=_remove, args=(conn.id,))
+        if conn.kind == "local":
+            local_status()
         if test:
             _test(conn)
+
+
+def local_status() -> None:
+    """The built-in model loads in the background: say so, or say why it failed."""
+    server = services.local_server()
+    if server.error:
+        st.error(server.error, icon=":material/warning:")
+        if server.error_detail:
+            with st.expander("Technical detail"):
+                st.code(server.error_detail, language=None, wrap_lines=True)
+    elif not server.is_ready():
+        st.info("The local model is loading; Test connection works in a few seconds.", icon=":material/hourglass_top:")
 
 
 def configuration_problems() -> list[str]:

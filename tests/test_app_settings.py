@@ -314,3 +314,17 @@ def test_a_visit_to_settings_or_usage_keeps_the_sidebar_choices(app_env, fake_op
     assert at.selectbox(key="connection_id").value == "env-openai"
     assert at.selectbox(key="model").value == "fake-llama-3-8b"
     assert at.slider(key="temperature").value == pytest.approx(0.2)
+
+
+def test_the_built_in_local_model_is_listed_and_tested(app_env, monkeypatch):
+    from egp_core.local.launcher import ensure_local_server
+
+    monkeypatch.setenv("EGP_PLAYGROUND_LOCAL", "1")
+    at = settings_page()
+    assert any(c.startswith("**Local model") for c in cards(at)), [m.value for m in at.markdown]
+    assert any(c.value.startswith("Kind: Local model") and "from: built in" in c.value for c in at.caption)
+    assert ensure_local_server().wait_ready(120)  # the app's own server (one per process)
+    at = click(at, "Test connection", "test-local")
+    assert not at.error, [e.value for e in at.error]
+    assert any(s.value.startswith("Connected in ") and " model" in s.value for s in at.success)
+    assert any("SmolLM2" in c.value or "smollm2" in c.value.lower() for c in at.caption)
