@@ -164,6 +164,10 @@ def test_a_crash_mid_answer_keeps_the_question_and_the_partial_answer(app_factor
     until(lambda: "word30" in last_answer(page), what="word30")
     url = page.url
     assert "c=" in url
+    # The answer is saved every half second while it streams: crash once word30 is saved.
+    store = open_store(f"sqlite:///{app.data_dir}/history.db")
+    conv = url.split("c=")[1].split("&")[0]
+    until(lambda: "word30" in store.messages(conv)[-1].text, what="word30 to be saved")
     app.kill()
     app.start()
     page.goto(url)
