@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -169,6 +170,14 @@ def test_no_page_log_export_or_row_holds_a_key(app_env, tmp_path, caplog):
 # ---- the real app: a `streamlit run` process, headless Chromium, every websocket frame -------------
 
 
+def until(condition, patience: float = 30) -> None:
+    """Poll (a patience limit that only stops a hung test, not a timed assertion)."""
+    deadline = time.monotonic() + patience
+    while not condition():
+        assert time.monotonic() < deadline, "gave up waiting"
+        time.sleep(0.05)
+
+
 def ask(page, text: str) -> None:
     box = page.locator("[data-testid='stChatInputTextArea']")
     box.fill(text)
@@ -215,12 +224,18 @@ def test_the_running_app_never_sends_or_logs_a_key(servers, app_factory, page, t
     page.get_by_role("button", name="Add connection").click()
     page.get_by_text("Added Typed server.").wait_for()
     wait_idle(page)
+    def model_listings() -> int:
+        return (len([r for r in fake_egp.requests if "models" in r.path]) + len(toml_server.requests)
+                + len(typed_server.requests))
+
     tests = page.get_by_role("button", name="Test connection")
     for i in range(tests.count()):
+        before = model_listings()
         tests.nth(i).click()
-        page.get_by_text("Connected in").wait_for()
+        until(lambda n=before: model_listings() > n)
         wait_idle(page)
     assert len(toml_server.requests) == 1 and len(typed_server.requests) == 1
+    page.get_by_text("Connected in").first.wait_for()
 
     page.get_by_role("link", name="Chat").click()
     wait_idle(page)
@@ -235,8 +250,11 @@ def test_the_running_app_never_sends_or_logs_a_key(servers, app_factory, page, t
     assert typed_server.requests[-1]["headers"]["Authorization"] == f"Bearer {TYPED_KEY}"
 
     html = {}
-    for name in ("Chat", "Compare", "Usage", "Settings"):
+    shows = {"Chat": "From the typed server.", "Compare": "Compare models", "Usage": "Busiest conversations",
+             "Settings": "••••TYPD"}
+    for name, text in shows.items():
         page.get_by_role("link", name=name).click()
+        page.get_by_text(text).first.wait_for()
         wait_idle(page)
         html[name] = page.content()
     assert "••••TYPD" in html["Settings"] and "••••TOML" in html["Settings"] and "••••ENVK" in html["Settings"]
