@@ -235,7 +235,7 @@ def show_run(conv_id: str) -> None:
         with col:
             title = label(m, hidden)
             if voted is not None and m.pane == voted:
-                title += " 🏆"
+                title += " :material/trophy:"
             st.subheader(title, anchor=False)
             if m.id in live_ids:
                 gen = reg.get(m.id)
@@ -295,10 +295,10 @@ def leaderboard() -> None:
     if not rows:
         st.caption("No votes yet. Turn on blind mode, compare, and let the room vote.")
         return
-    st.dataframe(
+    st.table(  # a plain table: a handful of rows, readable by screen readers and copy-paste
         [{"Model": r["model"], "Wins": r["wins"], "Votes": r["votes"], "Win rate": f"{r['win_rate']:.0%}"}
          for r in rows],
-        hide_index=True, use_container_width=True,
+        hide_index=True,
     )
 
 

@@ -302,13 +302,13 @@ def test_blind_mode_hides_the_names_until_the_vote_then_reveals_them(env, fakes)
 
     revealed = headers(at)
     assert sorted(revealed) == sorted(
-        [f"{letter_of[m]} · {m}" + (" 🏆" if m == "beta" else "") for m in said]
+        [f"{letter_of[m]} · {m}" + (" :material/trophy:" if m == "beta" else "") for m in said]
     )
     assert any("The room voted for" in s.value and "beta" in s.value for s in at.main.success)
     assert not any(b.label.endswith(" is best") for b in at.button)
     assert sum(x.label == "View code" for x in at.main.expander) == 3
     assert len(at.main.get("download_button")) == 2
-    board = at.dataframe[0].value
+    board = at.table[0].value
     rows = {r["Model"]: (r["Wins"], r["Votes"]) for r in board.to_dict("records")}
     assert rows == {"beta": (1, 1), "alpha": (0, 1), "gamma": (0, 1)}
 
@@ -317,7 +317,7 @@ def test_votes_and_the_reveal_persist_across_a_restart(env, fakes):
     at, said = blind_comparison(env, fakes)
     conv = at.session_state["compare_run"]
     click(at, next(b.label for b in at.button if b.label.endswith(" is best")))
-    winner = next(r["Model"] for r in at.dataframe[0].value.to_dict("records") if r["Wins"] == 1)
+    winner = next(r["Model"] for r in at.table[0].value.to_dict("records") if r["Wins"] == 1)
 
     # A restart: a new process state (caches cleared), a new session, the same data folder.
     st.cache_resource.clear()
@@ -326,13 +326,13 @@ def test_votes_and_the_reveal_persist_across_a_restart(env, fakes):
     again.session_state["session_connections"] = at.session_state["session_connections"]
     again.run()
     again.switch_page(COMPARE).run()
-    rows = {r["Model"]: (r["Wins"], r["Votes"]) for r in again.dataframe[0].value.to_dict("records")}
+    rows = {r["Model"]: (r["Wins"], r["Votes"]) for r in again.table[0].value.to_dict("records")}
     assert rows[winner] == (1, 1) and sorted(rows) == sorted(said)
     # the comparison reopens from the list, revealed, and cannot be voted on twice
     click(again, next(b.label for b in again.sidebar.button if b.label == "What colour is the sky?"))
     assert again.query_params["cmp"] in (conv, [conv])
     assert not any(h.startswith("Model ") for h in headers(again))
-    assert any(h.endswith("🏆") and winner in h for h in headers(again))
+    assert any(h.endswith(":material/trophy:") and winner in h for h in headers(again))
     assert not any(b.label.endswith(" is best") for b in again.button)
     assert open_store().leaderboard()[0]["votes"] == 1
 
