@@ -110,32 +110,29 @@ def per_model_charts(table: pd.DataFrame) -> None:
     right.bar_chart(table, x="model", y="cost", x_label="model", y_label="US dollars", horizontal=True)
 
 
+def distribution(data: pd.DataFrame, column: str, title: str) -> alt.LayerChart:
+    """A box per model (middle half, median, min-max whiskers) with every answer as a dot."""
+    base = alt.Chart(data).encode(
+        x=alt.X("model:N", title="model"), y=alt.Y(f"{column}:Q", title=title),
+        color=alt.Color("model:N", legend=None),
+    )
+    return base.mark_boxplot(extent="min-max", size=40) + base.mark_circle(size=30, opacity=0.5)
+
+
 def speed_charts(df: pd.DataFrame) -> None:
     timing = df.dropna(subset=["time_to_first_token"])
     speed = df.dropna(subset=["tokens_per_second"])
     if timing.empty and speed.empty:
         return
     st.subheader("Speed per model")
-    st.caption("Each box spans the middle half of the answers; the line inside is the median.")
+    st.caption("Each dot is one answer; each box spans the middle half of a model's answers, the line is the median.")
     left, right = st.columns(2)
     if not timing.empty:
         left.markdown("**Time to first token (seconds)**")
-        left.altair_chart(
-            alt.Chart(timing).mark_boxplot(extent="min-max").encode(
-                x=alt.X("model:N", title="model"), y=alt.Y("time_to_first_token:Q", title="seconds"),
-                color=alt.Color("model:N", legend=None),
-            ),
-            width="stretch",
-        )
+        left.altair_chart(distribution(timing, "time_to_first_token", "seconds"), width="stretch")
     if not speed.empty:
         right.markdown("**Speed (tokens per second)**")
-        right.altair_chart(
-            alt.Chart(speed).mark_boxplot(extent="min-max").encode(
-                x=alt.X("model:N", title="model"), y=alt.Y("tokens_per_second:Q", title="tokens/s"),
-                color=alt.Color("model:N", legend=None),
-            ),
-            width="stretch",
-        )
+        right.altair_chart(distribution(speed, "tokens_per_second", "tokens/s"), width="stretch")
 
 
 def busiest(df: pd.DataFrame) -> None:
