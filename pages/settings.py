@@ -7,7 +7,6 @@ secrets.toml or the environment is shown masked and is never put back into the p
 from __future__ import annotations
 
 import os
-import re
 
 import streamlit as st
 
@@ -23,19 +22,6 @@ SOURCES = {
     "session": "added here, kept in this browser session only",
 }
 PRICE_COLUMNS = ("Model", "Prompt $ / 1K", "Completion $ / 1K")
-
-
-# Choices made on the other pages' widgets. Streamlit forgets a widget's value when a run
-# does not draw it, so this page (which draws none of them) keeps them explicitly.
-KEPT_CHOICES = (state.CONNECTION, state.MODEL, state.PRESET, state.TEMPERATURE, state.MAX_TOKENS, state.TOP_P,
-                state.STOP_SEQUENCES, state.SYSTEM_PROMPT, state.SEARCH, state.COMPARE_PANES, state.BLIND)
-
-
-def keep_choices() -> None:
-    """Keep the sidebar's and the compare panes' choices while this page is open."""
-    for key in list(st.session_state.keys()):
-        if key in KEPT_CHOICES or re.match(r"pane\d+-", str(key)):
-            st.session_state[key] = st.session_state[key]
 
 
 def _test(conn: Connection) -> None:
@@ -240,7 +226,6 @@ def prices_editor() -> None:
 
 def main() -> None:
     state.init()
-    keep_choices()
     st.title("Settings")
     st.subheader("Connections")
     st.caption(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 
 import altair as alt
@@ -21,19 +20,6 @@ LABELS = {
     "median_first_token_s": st.column_config.NumberColumn("Median time to first token", format="%.2f s"),
     "median_tokens_per_s": st.column_config.NumberColumn("Median tokens/s", format="%.1f"),
 }
-
-
-# Choices made on the other pages' widgets. Streamlit forgets a widget's value when a run
-# does not draw it, so this page (which draws none of them) keeps them explicitly.
-KEPT_CHOICES = (state.CONNECTION, state.MODEL, state.PRESET, state.TEMPERATURE, state.MAX_TOKENS, state.TOP_P,
-                state.STOP_SEQUENCES, state.SYSTEM_PROMPT, state.SEARCH, state.COMPARE_PANES, state.BLIND)
-
-
-def keep_choices() -> None:
-    """Keep the sidebar's and the compare panes' choices while this page is open."""
-    for key in list(st.session_state.keys()):
-        if key in KEPT_CHOICES or re.match(r"pane\d+-", str(key)):
-            st.session_state[key] = st.session_state[key]
 
 
 def pick_range():
@@ -151,7 +137,6 @@ def busiest(df: pd.DataFrame) -> None:
 
 def main() -> None:
     state.init()
-    keep_choices()
     st.title("Usage")
     st.caption("Tokens, speed and estimated cost of every answer in your history.")
     start, end = pick_range()

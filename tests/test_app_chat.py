@@ -185,3 +185,14 @@ def test_chat_completions_send_the_turns_as_messages(app_env):
         {"role": "user", "content": "What is my name?"},
     ]
     assert "Ann." in markdown(at)
+
+
+def test_choices_survive_a_visit_to_the_compare_page(app_env):
+    at = start()
+    at.slider(key="temperature").set_value(0.85).run()
+    at.text_area(key="system_prompt").set_value("Be brief.").run()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, at.exception
+    at.switch_page("pages/chat.py").run()
+    assert at.slider(key="temperature").value == 0.85
+    assert at.text_area(key="system_prompt").value == "Be brief."

@@ -54,8 +54,23 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+KEPT = (CONNECTION, MODEL, PRESET, TEMPERATURE, MAX_TOKENS, TOP_P, STOP_SEQUENCES, SYSTEM_PROMPT, API,
+        SEARCH, COMPARE_PANES, BLIND)
+"""Choices that must survive a visit to a page that does not draw their widgets."""
+KEPT_PREFIX = "pane"  # the compare page's per-pane choices: pane0-model, ...
+
+
+def keep_choices() -> None:
+    """Streamlit forgets a widget's value when a run does not draw it (another page).
+    Writing the value back at the top of every page keeps it."""
+    for key in list(st.session_state.keys()):
+        if key in KEPT or str(key).startswith(KEPT_PREFIX):
+            st.session_state[key] = st.session_state[key]
+
+
 def init() -> None:
     """Fill in defaults for keys not yet set (fresh containers for mutable ones)."""
+    keep_choices()
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
     st.session_state.setdefault(TOTALS, {"answers": 0, "prompt": 0, "completion": 0, "total": 0, "cost": None})
