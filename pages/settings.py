@@ -6,11 +6,9 @@ secrets.toml or the environment is shown masked and is never put back into the p
 
 from __future__ import annotations
 
-import os
-
 import streamlit as st
 
-from egp_core.connections import KINDS, Connection, connections_from, new_connection, test_connection
+from egp_core.connections import KINDS, Connection, new_connection, test_connection
 from egp_core.pricing import DEFAULT_PRICES, LOCAL_MODEL
 from ui import services, state
 
@@ -80,13 +78,6 @@ def local_status() -> None:
                 st.code(server.error_detail, language=None, wrap_lines=True)
     elif not server.is_ready():
         st.info("The local model is loading; Test connection works in a few seconds.", icon=":material/hourglass_top:")
-
-
-def configuration_problems() -> list[str]:
-    """Sentences about connections in secrets.toml that could not be used."""
-    problems: list[str] = []
-    connections_from(os.environ, services._secrets_mapping(), None, problems=problems)
-    return problems
 
 
 ADD_FIELDS = ("add-kind", "add-name", "add-url", "add-key", "add-account")
@@ -232,7 +223,7 @@ def main() -> None:
         "Where answers come from. Connections in .streamlit/secrets.toml or the EGP_* environment "
         "variables are always listed; their keys are shown masked and never leave the server."
     )
-    for problem in configuration_problems():
+    for problem in services.connection_problems():
         st.warning(problem, icon=":material/warning:")
     for conn in services.connections():
         show_connection(conn)

@@ -62,13 +62,21 @@ def local_enabled() -> bool:
     return flag in ("1", "true", "yes", "on") or not os.environ.get("EGP_ENDPOINT_URL")
 
 
-def connections() -> list[Connection]:
-    """Every connection this session can use: local, secrets, environment, added in the page."""
+def connections(problems: list[str] | None = None) -> list[Connection]:
+    """Every connection this session can use: local, secrets, environment, added in the page.
+    Sentences about unusable secrets.toml sections are appended to `problems`."""
     from ui import state
 
     local_url = local_server().base_url if local_enabled() else None
-    found = connections_from(os.environ, _secrets_mapping(), local_url)
+    found = connections_from(os.environ, _secrets_mapping(), local_url, problems=problems)
     return found + list(st.session_state.get(state.SESSION_CONNECTIONS, []))
+
+
+def connection_problems() -> list[str]:
+    """Sentences about connections in secrets.toml that could not be used."""
+    problems: list[str] = []
+    connections_from(os.environ, _secrets_mapping(), None, problems=problems)
+    return problems
 
 
 def owner() -> str:
