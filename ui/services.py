@@ -62,13 +62,12 @@ def local_enabled() -> bool:
     return flag in ("1", "true", "yes", "on") or not os.environ.get("EGP_ENDPOINT_URL")
 
 
-def connections(problems: list[str] | None = None) -> list[Connection]:
-    """Every connection this session can use: local, secrets, environment, added in the page.
-    Sentences about unusable secrets.toml sections are appended to `problems`."""
+def connections() -> list[Connection]:
+    """Every connection this session can use: local, secrets, environment, added in the page."""
     from ui import state
 
     local_url = local_server().base_url if local_enabled() else None
-    found = connections_from(os.environ, _secrets_mapping(), local_url, problems=problems)
+    found = connections_from(os.environ, _secrets_mapping(), local_url)
     return found + list(st.session_state.get(state.SESSION_CONNECTIONS, []))
 
 
