@@ -50,7 +50,7 @@ def receipt_text(
     if metrics.get("time_to_first_token") is not None:
         parts.append(f"first token {metrics['time_to_first_token']:.2f} s")
     if metrics.get("tokens_per_second"):
-        parts.append(f"{metrics['tokens_per_second']:.1f} tokens/s")
+        parts.append(f"{metrics['tokens_per_second']:,.1f} tokens/s")
     parts.append(finish_words(status, finish_reason))
     cost = cost_of(model, usage, prices)
     if cost is not None:
