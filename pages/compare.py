@@ -208,7 +208,11 @@ def show_run(conv_id: str) -> None:
     conv = store.get_conversation(conv_id, owner=services.owner())
     if conv is None:
         return
+    reg = services.registry()
     msgs = store.messages(conv_id)
+    live_ids = {m.id for m in msgs if m.status == "streaming" and (g := reg.get(m.id)) is not None and not g.done}
+    if any(m.status == "streaming" and m.id not in live_ids for m in msgs):
+        msgs = store.messages(conv_id)  # an answer ended while we looked: its final save is in now
     question = next((m.text for m in msgs if m.role == "user"), "")
     answers = sorted((m for m in msgs if m.role == "assistant"), key=lambda m: m.pane or 0)
     if not answers:
@@ -216,8 +220,6 @@ def show_run(conv_id: str) -> None:
     settings = conv.settings or {}
     blind = bool(settings.get("blind"))
     voted = settings.get("voted")
-    reg = services.registry()
-    live_ids = {m.id for m in answers if m.status == "streaming" and (g := reg.get(m.id)) is not None and not g.done}
     votable = [m for m in answers if m.status in VOTABLE and m.text]
     # Names stay hidden until the vote (or until no vote is possible: fewer than two answers).
     hidden = blind and voted is None and (bool(live_ids) or len(votable) >= 2)
