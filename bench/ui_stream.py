@@ -29,7 +29,29 @@ measures, per answer:
 
 Medians over the rounds (pages alternate which goes first), then the ratios
 against the targets: consumption within 1.1x the source's duration, lag at
-most 100 ms, websocket bytes at most 1/20 of the naive page's.
+most 100 ms, websocket bytes at most 1/20 of the naive page's. Also printed:
+"busy", the browser's main thread in long tasks (50 ms or more), which is
+mostly Markdown rendering; the naive page's many small renders mostly stay
+under 50 ms each, so it is a figure for our page, not a comparison.
+
+What the measurements showed (2 CPUs, shared with other work):
+
+* The naive page consumes 8,000 tokens at 10,000/s in about 6 s (7x the
+  source) and sends ~30 MB: every token re-sends the whole text. The fake's
+  own span looks on time there (socket buffers take the whole answer), which
+  is why the consumer's span is measured too.
+* Our page consumes at the source's pace (the Generation thread does not
+  wait for the page) and sent ~0.1 MB, but the complete text appeared 0.3-0.6 s
+  after the last token: the watcher returned without drawing and the page
+  rerun drew it, and that rerun starts with Streamlit's full garbage collection
+  (runner.postScriptGC), which holds the GIL, and so the websocket, for
+  0.1-0.3 s; the browser then re-rendered the whole answer as one Markdown
+  element. ui/live.py now draws the end the moment the answer is done and
+  pauses 50 ms so the event loop sends it before the rerun; finished
+  paragraphs are drawn once in their own elements, so each redraw (and the
+  last one) renders only the unfinished end. Turning postScriptGC off made the
+  lag worse: the rerun's messages then reach the browser together with the
+  last redraw and it renders both before showing either.
 """
 
 from __future__ import annotations
