@@ -49,9 +49,9 @@ What the measurements showed (2 CPUs, shared with other work):
   element. ui/live.py now draws the end the moment the answer is done and
   pauses 50 ms so the event loop sends it before the rerun; finished
   paragraphs are drawn once in their own elements, so each redraw (and the
-  last one) renders only the unfinished end. Turning postScriptGC off made the
-  lag worse: the rerun's messages then reach the browser together with the
-  last redraw and it renders both before showing either.
+  last one) renders only the unfinished end. Turning postScriptGC off did not
+  help in our (noisy) runs: the rerun's messages then reach the browser right
+  behind the last redraw, and it may render them together.
 """
 
 from __future__ import annotations
