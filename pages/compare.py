@@ -253,13 +253,7 @@ def show_run(conv_id: str) -> None:
     if live_panes:
         def finished(i: int) -> None:
             """One pane ended while others stream: draw its end (error or receipt) now."""
-            gen, text, notice = live_panes[i]
-            m, after = finish_areas[i]
-            if gen.text:
-                text.markdown(gen.text)
-            else:
-                text.empty()
-            notice.empty()
+            m, after = finish_areas[i]  # (watch_many has drawn its whole text)
             saved = store.get_message(m.id) or m
             with after.container():
                 show_outcome(saved, conv, question, hidden, prices)
@@ -322,8 +316,9 @@ SIDEBAR_KEYS = (state.CONNECTION, state.MODEL, state.PRESET, state.TEMPERATURE, 
 
 
 def keep_sidebar_choices() -> None:
-    """Widgets on another page are other widgets to Streamlit, which forgets their values when
-    the page changes; writing the values back makes the sidebar here start where it was."""
+    """Write the sidebar's values back before drawing it. Widgets on another page are other
+    widgets to Streamlit, and a page change may drop their values (AppTest's switch_page does;
+    browsers keep them today), so the panes' defaults would not be the sidebar's."""
     for key in SIDEBAR_KEYS:
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]

@@ -121,30 +121,37 @@ def watch_many(
 ) -> None:
     """Redraw several answers streaming at once (compare page) until all have ended.
 
-    One loop for all panes, throttled like `watch`; it wakes as soon as any pane
-    ends, and then calls `on_finish(index)` once for that pane (so a failed or
-    short answer shows its end while the others carry on)."""
-    shown: dict[int, str] = {}
+    One loop for all panes, throttled like `watch` (each pane a `LiveText`). It
+    wakes as soon as any pane ends, draws that answer whole without the cursor
+    and calls `on_finish(index)` once for it, so a failed or short answer shows
+    its end while the others carry on. A pane with no text yet keeps what the
+    page put in its area (e.g. "Thinking…")."""
+    lives: dict[int, LiveText] = {}
     notices: dict[int, str | None] = {}
     ended: set[int] = set()
     while True:
-        for i, (gen, _, _) in enumerate(panes):
+        for i, (gen, text_area, notice_area) in enumerate(panes):
             if gen.done and i not in ended:
                 ended.add(i)
+                if gen.text:
+                    lives.setdefault(i, LiveText(text_area)).draw(gen.text, final=True)
+                else:
+                    text_area.empty()
+                notice_area.empty()
                 if on_finish is not None:
                     on_finish(i)
-        running = [p for p in panes if not p[0].done]
+        running = [g for g, _, _ in panes if not g.done]
         if not running:
+            time.sleep(FLUSH_PAUSE)
             return
-        longest = max(len(g.text) for g, _, _ in panes)
-        wait_any([g for g, _, _ in running], redraw_interval(longest))
+        wait_any(running, redraw_interval(max((v.redrawn_length for v in lives.values()), default=0)))
         st.session_state.get("_live_tick")
         for i, (gen, text_area, notice_area) in enumerate(panes):
             if gen.done:
-                continue
-            if gen.text != shown.get(i):
-                text_area.markdown(gen.text + CURSOR)
-                shown[i] = gen.text
+                continue  # drawn whole at the top of the loop
+            text = gen.text
+            if text:
+                lives.setdefault(i, LiveText(text_area)).draw(text)
             if gen.retry_notice != notices.get(i):
                 notices[i] = gen.retry_notice
                 if gen.retry_notice:
