@@ -395,3 +395,24 @@ def test_a_comparison_is_saved_exported_and_shows_each_request_as_code(env, fake
     again.run()
     assert headers(again) == ["A · alpha", "B · beta"]
     assert "Answer from beta." in texts(again)
+
+
+def test_a_panes_code_runs_and_prints_the_answer_the_pane_got(env, fakes, local_server, tmp_path):
+    from tests.test_snippets import printed, run_snippet
+
+    local_server.wait_idle()
+    env.setenv("EGP_ENDPOINT_URL", local_server.base_url)
+    at = compare_page([session_connection("Fake", fakes(["fake-model"], "Fake."))], panes=2)
+    at.slider(key="pane0-temperature").set_value(0.0).run()
+    at.number_input(key="pane0-max_tokens").set_value(8).run()
+    ask(at, 'Name a fruit, "quoted" & spelled in français.')
+    local = answers(at.session_state["compare_run"])[0]
+    assert local.model == LOCAL_MODEL and local.text.strip()
+
+    column = next(c for c in at.main.columns if [s.value for s in c.subheader][:1] == [f"A · {LOCAL_MODEL}"])
+    snippets = {tab.label: [c.value for c in tab.code] for tab in column.tabs}
+    assert len(snippets) == 3 and all(len(code) == 1 for code in snippets.values())
+    for n, (name, (code,)) in enumerate(snippets.items()):
+        proc = run_snippet("curl" if "curl" in name.lower() else "python", code, tmp_path / str(n),
+                           api_key="unused-local-key")
+        assert printed(proc).strip() == local.text.strip(), name
