@@ -416,3 +416,25 @@ def test_a_panes_code_runs_and_prints_the_answer_the_pane_got(env, fakes, local_
         proc = run_snippet("curl" if "curl" in name.lower() else "python", code, tmp_path / str(n),
                            api_key="unused-local-key")
         assert printed(proc).strip() == local.text.strip(), name
+
+
+def test_an_openai_compatible_pane_next_to_an_egp_pane(env, fakes):
+    from tests.fake_openai import FakeOpenAI
+
+    egp = fakes(["egp-model"], "From the EGP side.")
+    env.setenv("EGP_ENDPOINT_URL", egp.base_url)
+    with FakeOpenAI() as openai:
+        openai.models(["fake-gpt"]).reply("From the OpenAI side.")
+        conn = Connection(id="session-oai", name="OAI", kind="openai", base_url=openai.base_url,
+                          api_key=SECRET, source="session")
+        at = compare_page([conn], panes=2)
+        choose(at, 1, "session-oai")
+        ask(at, "Who are you?")
+        sent = openai.requests[-1]["body"]
+    assert headers(at) == ["A · egp-model", "B · fake-gpt"]
+    assert [(m.text, m.status) for m in answers(at.session_state["compare_run"])] == [
+        ("From the EGP side.", "complete"), ("From the OpenAI side.", "complete")
+    ]
+    assert sent["model"] == "fake-gpt" and sent["messages"][-1] == {"role": "user", "content": "Who are you?"}
+    column = next(c for c in at.main.columns if [s.value for s in c.subheader][:1] == ["B · fake-gpt"])
+    assert any("/v1/chat/completions" in c.value and "OPENAI_API_KEY" in c.value for c in column.code)
