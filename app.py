@@ -1,6 +1,9 @@
 """EGP Playground: the entry point. Page config, sign-in (team mode) and navigation.
 
-Each page is a file in pages/. Personal mode (default): no sign-in, one local
+Each page is a file in views/ (not `pages/`: a folder of that name switches
+Streamlit into its old automatic multipage mode, and a first visit straight to
+/usage would then run that page alone, without this file's page config and
+sign-in). Personal mode (default): no sign-in, one local
 owner. Team mode: when `[auth]` is configured in .streamlit/secrets.toml, people
 sign in with st.login and each sees only their own conversations; a share link
 (?share=<token>) opens a read-only copy without signing in.
@@ -30,10 +33,10 @@ if auth_configured() and st.user.is_logged_in:
     st.sidebar.button("Sign out", on_click=st.logout, icon=":material/logout:")
 
 pages = [
-    st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True),
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
-    st.Page("pages/usage.py", title="Usage", icon=":material/bar_chart:"),
-    st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
+    st.Page("views/chat.py", title="Chat", icon=":material/chat:", default=True),
+    st.Page("views/compare.py", title="Compare", icon=":material/compare:"),
+    st.Page("views/usage.py", title="Usage", icon=":material/bar_chart:"),
+    st.Page("views/settings.py", title="Settings", icon=":material/settings:"),
 ]
 if signed_out:  # only the read-only view of a shared conversation
     pages = pages[:1]

@@ -13,7 +13,7 @@ round, it measures
 and prints the wall time of the comparison divided by the baseline. Target:
 at most 1.15 (1.0 means three answers take no longer than the slowest one).
 
-Both go through the code path the page uses (pages/compare.py `start` and
+Both go through the code path the page uses (views/compare.py `start` and
 `show_run`): one `Generation` per pane in its own thread, each with its own
 `EGPClient` (connection.make_client), saving as it streams into a real SQLite
 `Store` (the app's history database, in a temporary folder), and the page's
@@ -24,7 +24,7 @@ our threads, sockets, SSE parsing, saves and the watch loop, not a browser's
 rendering (bench/ui_stream.py measures the page in Chromium). The baseline
 goes through exactly the same path with one pane.
 
-With `--page`, each round also times the real compare page (pages/compare.py
+With `--page`, each round also times the real compare page (views/compare.py
 under Streamlit's AppTest, in this process: widgets, the page's own `start`,
 `watch_many` sending its redraws, the rerun that draws the receipts) from the
 prompt to the end of the script run, against the same baseline. That includes
@@ -115,7 +115,7 @@ def page_run(folder: str, connections: list[Connection]) -> float:
         for c in connections[1:]
     ]
     at.run()
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("views/compare.py").run()
     at.segmented_control(key="compare_panes").set_value(len(connections)).run()
     for i, c in enumerate(connections[1:], start=1):
         at.selectbox(key=f"pane{i}-connection_id").set_value(f"session-{c.name}").run()

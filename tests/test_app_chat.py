@@ -191,8 +191,8 @@ def test_choices_survive_a_visit_to_the_compare_page(app_env):
     at = start()
     at.slider(key="temperature").set_value(0.85).run()
     at.text_area(key="system_prompt").set_value("Be brief.").run()
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("views/compare.py").run()
     assert not at.exception, at.exception
-    at.switch_page("pages/chat.py").run()
+    at.switch_page("views/chat.py").run()
     assert at.slider(key="temperature").value == 0.85
     assert at.text_area(key="system_prompt").value == "Be brief."

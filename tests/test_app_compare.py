@@ -28,7 +28,7 @@ from egp_core.store.exchange import export_conversation_markdown
 from tests.fake_egp import FakeEGP
 from tests.plugins.apptest import APP, SECRET
 
-COMPARE = "pages/compare.py"
+COMPARE = "views/compare.py"
 LOCAL_MODEL = "SmolLM2-135M-Instruct"
 
 

@@ -17,7 +17,7 @@ from egp_core.store import open_store
 from tests.fake_openai import FakeOpenAI
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-SETTINGS = "pages/settings.py"
+SETTINGS = "views/settings.py"
 EGP_KEY = "egp-env-key-0123456789-WXYZ"
 SECRET_KEY = "sk-secrets-toml-key-abcdef-QRST"
 OPENAI_KEY = "sk-typed-in-page-key-9876-LMNO"
@@ -182,7 +182,7 @@ def test_an_unreachable_host(app_env):
 def test_a_connection_added_here_is_used_in_the_chat_sidebar(app_env, fake_openai):
     fake_openai.reply("Hi from vLLM.")
     at = add(settings_page(), "openai", "My vLLM", fake_openai.base_url, "")
-    at.switch_page("pages/chat.py").run()
+    at.switch_page("views/chat.py").run()
     at.selectbox(key="connection_id").set_value("session-my-vllm").run()
     assert at.selectbox(key="model").value == "fake-gpt"
     at.chat_input[0].set_value("Hello?").run()
@@ -300,7 +300,7 @@ def test_the_chat_receipt_uses_the_saved_price(app_env):
     assert "cost $5.00" in receipt  # 1 x $1 + 2 x $2
 
 
-@pytest.mark.parametrize("page", [SETTINGS, "pages/usage.py"])
+@pytest.mark.parametrize("page", [SETTINGS, "views/usage.py"])
 def test_a_visit_to_settings_or_usage_keeps_the_sidebar_choices(app_env, fake_openai, monkeypatch, page):
     monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
     at = AppTest.from_file(APP, default_timeout=60)
@@ -309,7 +309,7 @@ def test_a_visit_to_settings_or_usage_keeps_the_sidebar_choices(app_env, fake_op
     at.selectbox(key="model").set_value("fake-llama-3-8b").run()
     at.slider(key="temperature").set_value(0.2).run()
     at.switch_page(page).run()
-    at.switch_page("pages/chat.py").run()
+    at.switch_page("views/chat.py").run()
     assert not at.exception, at.exception
     assert at.selectbox(key="connection_id").value == "env-openai"
     assert at.selectbox(key="model").value == "fake-llama-3-8b"

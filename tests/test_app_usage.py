@@ -18,7 +18,7 @@ from egp_core.store import open_store
 from egp_core.store import schema as s
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-USAGE = "pages/usage.py"
+USAGE = "views/usage.py"
 OWNER = "local"  # ui.services.LOCAL_OWNER: no sign-in
 
 

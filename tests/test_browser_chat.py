@@ -191,3 +191,12 @@ def test_html_in_an_answer_is_shown_as_text_not_run(app_factory, fake_egp, page)
     assert "<b>bold</b>" in answer.inner_text() and "<script>" in answer.inner_text()
     assert answer.locator("b, img, script").count() == 0
     assert not dialogs
+
+
+def test_a_first_visit_straight_to_a_page_goes_through_the_app(app_factory, fake_egp, page):
+    fake_egp.models(["fake-model"])
+    app = app_factory(env={"EGP_ENDPOINT_URL": fake_egp.base_url, "EGP_API_KEY": "k"})
+    page.goto(app.url + "/usage")  # the server has served nothing before
+    nav = page.locator("[data-testid='stSidebarNav']")
+    nav.get_by_role("link", name="Settings").wait_for()
+    assert [t.strip() for t in nav.locator("a p").all_inner_texts()] == ["Chat", "Compare", "Usage", "Settings"]

@@ -24,7 +24,7 @@ from tests.fake_openai import FakeOpenAI
 from tests.plugins.app import wait_idle
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-PAGES = ("pages/chat.py", "pages/compare.py", "pages/usage.py", "pages/settings.py")
+PAGES = ("views/chat.py", "views/compare.py", "views/usage.py", "views/settings.py")
 ENV_KEY = "egp-env-SECRET-key-1111-aaaa-ENVK"
 TOML_KEY = "sk-toml-SECRET-key-2222-bbbb-TOML"
 TYPED_KEY = "sk-typed-SECRET-key-3333-cccc-TYPD"
@@ -77,7 +77,7 @@ def app_env(servers, tmp_path, monkeypatch):
 
 
 def chat_through(at: AppTest, connection_id: str, prompt: str) -> None:
-    at.switch_page("pages/chat.py").run()
+    at.switch_page("views/chat.py").run()
     at.selectbox(key="connection_id").set_value(connection_id).run()
     at.chat_input[0].set_value(prompt).run()
     assert not at.exception, at.exception
@@ -108,7 +108,7 @@ def test_no_page_log_export_or_row_holds_a_key(app_env, tmp_path, caplog):
     at.secrets["connections"] = {"toml_vllm": {"kind": "openai", "base_url": toml_server.base_url,
                                                "api_key": TOML_KEY, "name": "Toml vLLM"}}
     at.run()
-    at.switch_page("pages/settings.py").run()
+    at.switch_page("views/settings.py").run()
     at.radio(key="add-kind").set_value("openai")
     at.text_input(key="add-name").input("Typed server")
     at.text_input(key="add-url").input(typed_server.base_url)
@@ -143,8 +143,8 @@ def test_no_page_log_export_or_row_holds_a_key(app_env, tmp_path, caplog):
         found = leaks(text)
         assert text and not found, f"{found} shown on {where}"
     # The page did show the masked forms, so the check above looked at the right text.
-    assert "••••ENVK" in shown["pages/settings.py"] and "••••TOML" in shown["pages/settings.py"]
-    assert "••••TYPD" in shown["pages/settings.py"]
+    assert "••••ENVK" in shown["views/settings.py"] and "••••TOML" in shown["views/settings.py"]
+    assert "••••TYPD" in shown["views/settings.py"]
 
     logged = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records) + caplog.text
     assert "/v1/chat/completions" in logged, "the HTTP requests' debug lines were captured"

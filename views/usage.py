@@ -46,7 +46,7 @@ def empty_state(any_history: bool) -> None:
             "Nothing to show yet. Chat or compare models, and what each answer cost in tokens, "
             "time and money shows up here.", icon=":material/bar_chart:",
         )
-        st.page_link("pages/chat.py", label="Start a chat", icon=":material/chat:")
+        st.page_link("views/chat.py", label="Start a chat", icon=":material/chat:")
 
 
 def per_model_table(df: pd.DataFrame) -> pd.DataFrame:
