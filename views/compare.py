@@ -311,22 +311,8 @@ def earlier_comparisons() -> None:
             )
 
 
-SIDEBAR_KEYS = (state.CONNECTION, state.MODEL, state.PRESET, state.TEMPERATURE, state.MAX_TOKENS, state.TOP_P,
-                state.STOP_SEQUENCES, state.SYSTEM_PROMPT, state.API)
-
-
-def keep_sidebar_choices() -> None:
-    """Write the sidebar's values back before drawing it. Widgets on another page are other
-    widgets to Streamlit, and a page change may drop their values (AppTest's switch_page does;
-    browsers keep them today), so the panes' defaults would not be the sidebar's."""
-    for key in SIDEBAR_KEYS:
-        if key in st.session_state:
-            st.session_state[key] = st.session_state[key]
-
-
 def main() -> None:
-    keep_sidebar_choices()
-    state.init()
+    state.init()  # also keeps the sidebar's choices across page changes
     wanted = st.query_params.get(QUERY)
     if wanted and wanted != st.session_state.get(state.COMPARE_RUN):
         found = services.store().get_conversation(wanted, owner=services.owner())
