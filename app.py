@@ -9,7 +9,14 @@ sign in with st.login and each sees only their own conversations; a share link
 (?share=<token>) opens a read-only copy without signing in.
 """
 
+import logging
+
 import streamlit as st
+
+from egp_core.errors import EGPError
+from egp_core.store.errors import StoreError
+
+log = logging.getLogger("egp_playground")
 
 st.set_page_config(page_title="EGP Playground", page_icon="💬", layout="wide")
 
@@ -40,4 +47,17 @@ pages = [
 ]
 if signed_out:  # only the read-only view of a shared conversation
     pages = pages[:1]
-st.navigation(pages, position="hidden" if signed_out else "sidebar").run()
+page = st.navigation(pages, position="hidden" if signed_out else "sidebar")
+try:
+    page.run()
+except (StoreError, EGPError) as exc:  # a person's message, never a traceback
+    st.error(exc.user_message, icon=":material/warning:")
+    with st.expander("Technical detail"):
+        st.code(getattr(exc, "detail", "") or type(exc).__name__, language=None, wrap_lines=True)
+except Exception:  # a bug of ours: say so plainly; the traceback goes to the server log only
+    log.exception("Unexpected error on page %s", page.title)
+    st.error(
+        "Something went wrong on this page. Your conversations are saved; reload the page "
+        "to carry on. If it happens again, the app's log has the details.",
+        icon=":material/warning:",
+    )

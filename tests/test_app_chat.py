@@ -196,3 +196,13 @@ def test_choices_survive_a_visit_to_the_compare_page(app_env):
     at.switch_page("views/chat.py").run()
     assert at.slider(key="temperature").value == 0.85
     assert at.text_area(key="system_prompt").value == "Be brief."
+
+
+def test_an_unreachable_history_database_gets_a_plain_message(app_env, monkeypatch):
+    monkeypatch.setenv("EGP_PLAYGROUND_DB_URL", "postgresql://someone:hunter2@127.0.0.1:1/history")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert "conversation history database" in at.error[0].value
+    shown = " ".join(c.value for c in at.code)
+    assert "hunter2" not in shown and "127.0.0.1:1" in shown
