@@ -206,3 +206,17 @@ def test_an_unreachable_history_database_gets_a_plain_message(app_env, monkeypat
     assert "conversation history database" in at.error[0].value
     shown = " ".join(c.value for c in at.code)
     assert "hunter2" not in shown and "127.0.0.1:1" in shown
+
+
+def test_presets_set_the_parameters_in_plain_words(app_env):
+    app_env.reply(text="Precise answer.")
+    at = start()
+    at.radio(key="preset").set_value("Precise").run()
+    assert at.slider(key="temperature").value == 0.1
+    assert any("Focused and repeatable" in c.value for c in at.sidebar.caption)
+    send(at, "Be precise")
+    assert generation_bodies(app_env)[-1]["model_parameters"]["temperature"] == 0.1
+    at.slider(key="temperature").set_value(0.35).run()
+    assert any("Custom: your Advanced settings are used." in c.value for c in at.sidebar.caption)
+    send(at, "Again")
+    assert generation_bodies(app_env)[-1]["model_parameters"]["temperature"] == 0.35

@@ -147,29 +147,23 @@ def parameters() -> ModelParameters:
         captions=None, help=" ".join(f"{k}: {v['help']}" for k, v in PRESETS.items()),
     )
     preset = PRESETS.get(st.session_state[state.PRESET])
-    if preset:
+    if preset and (preset["temperature"], preset["top_p"]) == (
+        st.session_state[state.TEMPERATURE], st.session_state[state.TOP_P]
+    ):
         sb.caption(preset["help"])
+    else:
+        sb.caption("Custom: your Advanced settings are used.")
     with sb.expander("Advanced"):
-        st.slider(
-            "Temperature", 0.0, 1.0, step=0.05, key=state.TEMPERATURE,
-            help="Randomness: 0 always picks the likeliest word, 1 takes more chances.",
-        )
-        st.number_input(
-            "Max tokens", min_value=1, max_value=32000, step=64, key=state.MAX_TOKENS,
-            help="Longest answer allowed, in tokens (about ¾ of a word each). Longer answers are cut off.",
-        )
-        st.slider(
-            "Top p", 0.05, 1.0, step=0.05, key=state.TOP_P,
-            help="Only pick among the likeliest words making up this share of probability. 1 = no limit.",
-        )
-        st.text_area(
-            "Stop sequences", key=state.STOP_SEQUENCES, height=68,
-            help="One per line (at most 4). The answer ends when the model writes one of them.",
-        )
-        st.radio(
-            "API", list(API_STYLES), key=state.API, format_func=API_STYLES.get,
-            help="How earlier turns reach an EGP model. OpenAI-compatible servers always get messages.",
-        )
+        st.slider("Temperature", 0.0, 1.0, step=0.05, key=state.TEMPERATURE)
+        st.caption("Randomness: 0 always picks the likeliest word, 1 takes more chances.")
+        st.number_input("Max tokens", min_value=1, max_value=32000, step=64, key=state.MAX_TOKENS)
+        st.caption("Longest answer allowed, in tokens (about ¾ of a word each); longer ones are cut off.")
+        st.slider("Top p", 0.05, 1.0, step=0.05, key=state.TOP_P)
+        st.caption("Pick only among the likeliest words making up this share of chance. 1 = no limit.")
+        st.text_area("Stop sequences", key=state.STOP_SEQUENCES, height=68)
+        st.caption("One per line, at most 4: the answer ends where the model writes one of them.")
+        st.radio("API", list(API_STYLES), key=state.API, format_func=API_STYLES.get)
+        st.caption("How earlier turns reach an EGP model. OpenAI-compatible servers always get messages.")
     return parameters_from_state()
 
 
