@@ -220,3 +220,14 @@ def test_presets_set_the_parameters_in_plain_words(app_env):
     assert any("Custom: your Advanced settings are used." in c.value for c in at.sidebar.caption)
     send(at, "Again")
     assert generation_bodies(app_env)[-1]["model_parameters"]["temperature"] == 0.35
+
+
+def test_a_model_list_that_failed_is_read_again_on_the_next_run(app_env):
+    app_env.require_key("another-key")  # our key is refused: no models
+    at = start()
+    assert "The API key was rejected" in " ".join(e.value for e in at.sidebar.error)
+    assert at.chat_input[0].disabled
+    app_env.require_key(None)  # fixed on the server side
+    at.run()
+    assert not at.sidebar.error
+    assert at.sidebar.selectbox(key="model").value == "fake-model"

@@ -41,8 +41,9 @@ class Settings:
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def _models(_connection: Connection, connection_id: str, base_url: str) -> tuple[list[str], dict, str | None]:
-    """Model ids, their context lengths, and a friendly error (cached a minute per connection)."""
+def _model_list(_connection: Connection, connection_id: str, base_url: str) -> tuple[list[str], dict]:
+    """Model ids and their context lengths, cached a minute per connection. Errors are raised,
+    and so never cached: a fixed endpoint is tried again on the next run."""
     client = _connection.make_client(max_retries=0)
     try:
         names, contexts = [], {}
@@ -56,11 +57,18 @@ def _models(_connection: Connection, connection_id: str, base_url: str) -> tuple
                 names.append(name)
                 if item.get("context_length"):
                     contexts[name] = int(item["context_length"])
+        return names, contexts
+    finally:
+        client.close()
+
+
+def _models(connection: Connection) -> tuple[list[str], dict, str | None]:
+    """Model ids, context lengths, and a friendly error when the list could not be read."""
+    try:
+        names, contexts = _model_list(connection, connection.id, connection.base_url)
         return names, contexts, None
     except EGPError as exc:
         return [], {}, exc.user_message
-    finally:
-        client.close()
 
 
 @st.fragment(run_every=1.0)
@@ -116,7 +124,7 @@ def connection_and_model(container=None, key_prefix: str = "") -> tuple[Connecti
         elif not server.is_ready():
             with notice.container():
                 _await_local(server)
-    models, contexts, error = _models(conn, conn.id, conn.base_url)
+    models, contexts, error = _models(conn)
     if error:
         where.error(error)
     mkey = key_prefix + state.MODEL
