@@ -131,3 +131,33 @@ def test_team_mode_each_person_sees_only_their_own(app_env):
     bob2.query_params["share"] = token
     bob2.run()
     assert "Ann's private question" in markdown(bob2)
+
+
+AUTH = {
+    "redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "s" * 32,
+    "client_id": "id", "client_secret": "secret",
+    "server_metadata_url": "https://example.com/.well-known/openid-configuration",
+}
+
+
+def test_team_mode_asks_to_sign_in_but_share_links_still_open(app_env):
+    app_env.reply(text="Shared answer.")
+    at = send(start(), "Shared question")
+    click(at, "Create share link", at.sidebar)
+    token = next(c.value for c in at.sidebar.code if "?share=" in c.value).split("?share=")[1].strip()
+
+    stranger = AppTest.from_file(APP, default_timeout=60)
+    stranger.secrets["auth"] = AUTH
+    stranger.user = {"is_logged_in": False}
+    stranger.run()
+    assert not stranger.exception
+    assert [b.label for b in stranger.button] == ["Sign in"]
+    assert not stranger.chat_input and "Shared question" not in markdown(stranger)
+
+    reader = AppTest.from_file(APP, default_timeout=60)
+    reader.secrets["auth"] = AUTH
+    reader.user = {"is_logged_in": False}
+    reader.query_params["share"] = token
+    reader.run()
+    assert "Shared question" in markdown(reader) and "Shared answer." in markdown(reader)
+    assert not reader.chat_input
