@@ -66,14 +66,11 @@ class Generation:
         self.save_every = save_every
 
         self.status = "streaming"
-        self.text = ""
         self.error: EGPError | None = None
         self.completion: Completion | None = None
         self.retry_notice: str | None = None
         self.started_at = time.monotonic()
-        self.version = 0
 
-        self._cond = threading.Condition()
         self._cancelled = threading.Event()
         self._done = threading.Event()
         self._stream: Any = None
@@ -85,18 +82,18 @@ class Generation:
 
     # -- watching -------------------------------------------------------
     @property
+    def text(self) -> str:
+        """The answer so far: the stream keeps the parts; we never copy them per token."""
+        stream = self._stream
+        return stream.text if stream is not None else ""
+
+    @property
     def done(self) -> bool:
         return self._done.is_set()
 
     @property
     def cancelled(self) -> bool:
         return self._cancelled.is_set()
-
-    def wait_for_change(self, since_version: int, timeout: float) -> int:
-        """Block until the text or status changes after `since_version` (or timeout)."""
-        with self._cond:
-            self._cond.wait_for(lambda: self.version != since_version or self.done, timeout)
-            return self.version
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the answer is finished and saved. True when done."""
@@ -118,19 +115,12 @@ class Generation:
                 stream.close()
             except Exception:  # closing a socket that is already gone
                 pass
-        self._bump()
 
     def note_retry(self, error: EGPError, delay: float) -> None:
         """For the client's `on_retry`: tell the watcher why it waits."""
         self.retry_notice = f"{error.user_message} Trying again in {delay:.0f} s."
-        self._bump()
 
     # -- worker -----------------------------------------------------------
-    def _bump(self) -> None:
-        with self._cond:
-            self.version += 1
-            self._cond.notify_all()
-
     def _save(self, **fields: Any) -> None:
         if self.sink is None or self.message_id is None:
             return
@@ -158,12 +148,11 @@ class Generation:
             if self._cancelled.is_set():  # Stop pressed while connecting
                 self._stream.close()
                 return
-            for chunk in self._stream:
+            for _chunk in self._stream:  # the stream keeps the text; see `text`
                 if self._cancelled.is_set():
                     break
-                self.text += chunk.text
-                self.retry_notice = None
-                self._bump()
+                if self.retry_notice is not None:
+                    self.retry_notice = None
                 if time.monotonic() - self._last_save >= self.save_every:
                     self._save(text=self.text, status="streaming")
         except EGPError as exc:
@@ -185,9 +174,6 @@ class Generation:
             except Exception:
                 pass
             self.completion = stream.completion
-            # The stream's own text is authoritative (it may hold a last delta we did not consume).
-            if not self._cancelled.is_set() and stream.text:
-                self.text = stream.text
         if self._cancelled.is_set():
             self.status = "stopped"
         elif self.error is not None:
@@ -212,7 +198,6 @@ class Generation:
                 except Exception:
                     time.sleep(0.2)
         self._done.set()
-        self._bump()
         if self.on_finish is not None:
             try:
                 self.on_finish(self)

@@ -56,9 +56,8 @@ def test_the_growing_answer_is_saved_while_it_streams(fake_egp, store):
 def test_cancel_closes_the_stream_and_saves_the_partial_answer_as_stopped(fake_egp, store):
     fake_egp.reply(text="alpha beta gamma delta").stall_after(2)
     gen, mid = run(fake_egp, store)
-    gen.wait_for_change(0, 5)
-    while not gen.text:
-        gen.wait_for_change(gen.version, 5)
+    while not gen.text and not gen.wait(0.02):
+        pass
     gen.cancel()
     assert gen.wait(2), "cancel did not end the generation"
     assert fake_egp.wait_disconnect(2), "the server did not see the client leave"
@@ -95,8 +94,7 @@ def test_a_rate_limit_wait_is_announced_before_the_retry(fake_egp, store):
     gen.client = EGPClient(fake_egp.base_url, "key", on_retry=gen.note_retry)
     notices = []
     gen.start()
-    while not gen.done:
-        gen.wait_for_change(gen.version, 5)
+    while not gen.wait(0.02):
         if gen.retry_notice:
             notices.append(gen.retry_notice)
     assert any("Trying again in 1 s" in n for n in notices), notices
