@@ -73,8 +73,9 @@ def _follow(message_id: str, conv_id: str) -> None:
         st.rerun(scope="app")
 
 
-def _assistant(message, settings: Settings | None, conv_id: str, is_last: bool, read_only: bool) -> None:
-    prices = services.store().get_prices()
+def _assistant(
+    message, settings: Settings | None, conv_id: str, is_last: bool, read_only: bool, prices: dict,
+) -> None:
     with st.chat_message("assistant"):
         if message.status == "streaming" and not read_only:
             if _live(message):
@@ -112,9 +113,10 @@ def _assistant(message, settings: Settings | None, conv_id: str, is_last: bool, 
 
 def render(conv_id: str, settings: Settings | None, *, read_only: bool = False) -> None:
     messages = services.store().messages(conv_id)
+    prices = services.store().get_prices()  # once per page, not once per answer
     for i, message in enumerate(messages):
         is_last = i == len(messages) - 1
         if message.role == "user":
             _user(message, settings, conv_id, read_only)
         elif message.role == "assistant":
-            _assistant(message, settings, conv_id, is_last, read_only)
+            _assistant(message, settings, conv_id, is_last, read_only, prices)

@@ -62,14 +62,13 @@ def per_model_table(df: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def totals(df: pd.DataFrame) -> None:
+def totals(df: pd.DataFrame, prices: dict) -> None:
     c1, c2, c3, c4, c5 = st.columns(5)
     c1.metric("Answers", f"{len(df):,}")
     c2.metric("Prompt tokens", f"{int(df['prompt_tokens'].sum()):,}")
     c3.metric("Completion tokens", f"{int(df['completion_tokens'].sum()):,}")
     c4.metric("Total tokens", f"{int(df['total_tokens'].sum()):,}")
     c5.metric("Estimated cost", format_cost(float(df["cost"].sum())))
-    prices = services.store().get_prices()
     unpriced = sorted({m for m in df["model"] if m != UNKNOWN and price_for(m, prices) is None})
     if unpriced:
         st.caption(
@@ -149,7 +148,7 @@ def main() -> None:
     df = pd.DataFrame(rows, columns=list(COLUMNS))
     df["model"] = df["model"].replace("", UNKNOWN)
 
-    totals(df)
+    totals(df, prices)
     st.subheader("Per day")
     per_day_charts(df)
     st.subheader("Per model")
