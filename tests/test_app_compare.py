@@ -33,22 +33,10 @@ LOCAL_MODEL = "SmolLM2-135M-Instruct"
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    """A fresh app process state with its own history folder; the env connection is set by each test."""
-    monkeypatch.setenv("EGP_API_KEY", SECRET)
-    monkeypatch.setenv("EGP_PLAYGROUND_DATA", str(tmp_path))
-    for name in ("EGP_PLAYGROUND_DB_URL", "EGP_ACCOUNT_ID", "EGP_PLAYGROUND_LOCAL", "EGP_LOCAL_MODELS",
-                 "OPENAI_API_KEY", "OPENAI_BASE_URL", "SGP_API_KEY", "SGP_CLIENT_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield monkeypatch
-    from ui import services
-
-    for gen in services.registry().running():  # never leave a stalled stream behind
-        gen.cancel()
-    st.cache_resource.clear()
-    st.cache_data.clear()
+def env(fresh_app):
+    """A fresh app state; the env connection is set by each test."""
+    fresh_app.setenv("EGP_API_KEY", SECRET)
+    return fresh_app
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import socket
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from egp_core.pricing import DEFAULT_PRICES
@@ -30,20 +29,12 @@ def fake_openai():
 
 
 @pytest.fixture
-def app_env(fake_egp, tmp_path, monkeypatch):
+def app_env(fresh_app, fake_egp):
     """The app pointed at the fake EGP server (key from the environment), its own history folder."""
-    monkeypatch.setenv("EGP_ENDPOINT_URL", fake_egp.base_url)
-    monkeypatch.setenv("EGP_API_KEY", EGP_KEY)
-    monkeypatch.setenv("EGP_PLAYGROUND_DATA", str(tmp_path))
-    for name in ("EGP_PLAYGROUND_DB_URL", "EGP_ACCOUNT_ID", "EGP_PLAYGROUND_LOCAL", "EGP_LOCAL_MODELS",
-                 "OPENAI_API_KEY", "OPENAI_BASE_URL", "SGP_API_KEY", "SGP_CLIENT_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    st.cache_resource.clear()
-    st.cache_data.clear()
+    fresh_app.setenv("EGP_ENDPOINT_URL", fake_egp.base_url)
+    fresh_app.setenv("EGP_API_KEY", EGP_KEY)
     fake_egp.require_key(EGP_KEY).models(["fake-model", "fake-model-large"])
-    yield fake_egp
-    st.cache_resource.clear()
-    st.cache_data.clear()
+    return fake_egp
 
 
 def free_port() -> int:

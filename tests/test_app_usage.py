@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import streamlit as st
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest, app_test
 
@@ -34,20 +33,12 @@ class RecordingStorage(MemoryMediaFileStorage):
 
 
 @pytest.fixture
-def app_env(fake_egp, tmp_path, monkeypatch):
-    monkeypatch.setenv("EGP_ENDPOINT_URL", fake_egp.base_url)
-    monkeypatch.setenv("EGP_API_KEY", "usage-test-key-000000")
-    monkeypatch.setenv("EGP_PLAYGROUND_DATA", str(tmp_path))
-    for name in ("EGP_PLAYGROUND_DB_URL", "EGP_ACCOUNT_ID", "EGP_PLAYGROUND_LOCAL", "OPENAI_API_KEY",
-                 "OPENAI_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(app_test, "MemoryMediaFileStorage", RecordingStorage)
+def app_env(fresh_app, fake_egp):
+    fresh_app.setenv("EGP_ENDPOINT_URL", fake_egp.base_url)
+    fresh_app.setenv("EGP_API_KEY", "usage-test-key-000000")
+    fresh_app.setattr(app_test, "MemoryMediaFileStorage", RecordingStorage)
     RecordingStorage.files = {}
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield fake_egp
-    st.cache_resource.clear()
-    st.cache_data.clear()
+    return fake_egp
 
 
 @pytest.fixture

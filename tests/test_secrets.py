@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from egp_core.store import open_store
@@ -61,19 +60,10 @@ def servers(fake_egp) -> Iterator[tuple]:
 
 
 @pytest.fixture
-def app_env(servers, tmp_path, monkeypatch):
-    fake_egp = servers[0]
-    monkeypatch.setenv("EGP_ENDPOINT_URL", fake_egp.base_url)
-    monkeypatch.setenv("EGP_API_KEY", ENV_KEY)
-    monkeypatch.setenv("EGP_PLAYGROUND_DATA", str(tmp_path))
-    for name in ("EGP_PLAYGROUND_DB_URL", "EGP_ACCOUNT_ID", "EGP_PLAYGROUND_LOCAL", "OPENAI_API_KEY",
-                 "OPENAI_BASE_URL", "SGP_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield servers
-    st.cache_resource.clear()
-    st.cache_data.clear()
+def app_env(fresh_app, servers):
+    fresh_app.setenv("EGP_ENDPOINT_URL", servers[0].base_url)
+    fresh_app.setenv("EGP_API_KEY", ENV_KEY)
+    return servers
 
 
 def chat_through(at: AppTest, connection_id: str, prompt: str) -> None:

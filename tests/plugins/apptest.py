@@ -1,7 +1,10 @@
-"""Fixture and helpers for AppTest: the app pointed at the fake EGP server, fresh history.
+"""Fixtures and helpers for AppTest: a fresh app state, the app pointed at the fake EGP server.
 
-`app_env` gives the running FakeEGP (its model list: "fake-model"); `start()`,
-`send()`, `markdown()`, `captions()` drive and read an AppTest of app.py.
+`fresh_app` gives a clean slate (own history folder, no configuration from the
+environment, empty Streamlit caches, no answer left streaming) and yields the
+monkeypatch to configure it; `app_env` is that, pointed at a FakeEGP (model
+"fake-model"). `start()`, `send()`, `markdown()`, `captions()` drive and read
+an AppTest of app.py.
 """
 
 from __future__ import annotations
@@ -16,20 +19,38 @@ SECRET = "sk-test-secret-key-98765"
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
+CONFIGURATION = (
+    "EGP_ENDPOINT_URL", "EGP_API_KEY", "EGP_ACCOUNT_ID", "EGP_PLAYGROUND_DB_URL", "EGP_PLAYGROUND_LOCAL",
+    "EGP_LOCAL_MODELS", "EGP_LOCAL_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "SGP_API_KEY",
+    "SGP_ACCOUNT_ID", "SGP_CLIENT_BASE_URL",
+)
+"""Environment variables the app reads its connections and storage from."""
+
+
 @pytest.fixture
-def app_env(fake_egp, tmp_path, monkeypatch):
-    """A fresh app process state pointed at the fake server, with its own history folder."""
-    monkeypatch.setenv("EGP_ENDPOINT_URL", fake_egp.base_url)
-    monkeypatch.setenv("EGP_API_KEY", SECRET)
-    monkeypatch.setenv("EGP_PLAYGROUND_DATA", str(tmp_path))
-    for name in ("EGP_PLAYGROUND_DB_URL", "EGP_ACCOUNT_ID", "EGP_PLAYGROUND_LOCAL", "EGP_LOCAL_MODELS"):
+def fresh_app(tmp_path, monkeypatch):
+    """A clean app state in this process; yields the monkeypatch to configure it."""
+    for name in CONFIGURATION:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("EGP_PLAYGROUND_DATA", str(tmp_path))
     st.cache_resource.clear()
     st.cache_data.clear()
+    yield monkeypatch
+    from ui import services
+
+    for gen in services.registry().running():  # never leave a stalled stream behind
+        gen.cancel()
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def app_env(fresh_app, fake_egp):
+    """The app pointed at the fake EGP server, with the key in the environment."""
+    fresh_app.setenv("EGP_ENDPOINT_URL", fake_egp.base_url)
+    fresh_app.setenv("EGP_API_KEY", SECRET)
     fake_egp.models(["fake-model"])
-    yield fake_egp
-    st.cache_resource.clear()
-    st.cache_data.clear()
+    return fake_egp
 
 
 def start(page: str = APP) -> AppTest:
