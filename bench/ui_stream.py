@@ -132,36 +132,6 @@ def serve_fake() -> None:
 
 
 # ---- the two pages ---------------------------------------------------------------
-class ScriptApp(RunningApp):
-    """RunningApp for another Streamlit script (the naive page)."""
-
-    def __init__(self, script: Path, env: dict[str, str], data_dir: Path) -> None:
-        super().__init__(env, data_dir)
-        self.script = script
-
-    def start(self, timeout: float = 60) -> ScriptApp:
-        env = {**os.environ, **self.env}
-        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(self.script),
-             "--server.port", str(self.port), "--server.address", "127.0.0.1",
-             "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the naive app exited early:\n{self.log()}")
-            try:
-                if requests.get(self.url + "/_stcore/health", timeout=1).ok:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"the naive app did not become healthy:\n{self.log()}")
-
-
 # ---- in the browser ----------------------------------------------------------------
 INIT_JS = r"""
 (() => {
@@ -439,8 +409,8 @@ def main() -> None:
         for name in ("EGP_PLAYGROUND_LOCAL", "EGP_PLAYGROUND_DB_URL", "EGP_ACCOUNT_ID"):
             os.environ.pop(name, None)  # our page: the fake only, history in the fresh folder
         apps["ours"] = RunningApp({**base_env, "EGP_PLAYGROUND_DATA": str(work / "ours")}, work / "ours").start()
-        apps["naive"] = ScriptApp(ROOT / "bench" / "naive_app.py",
-                                  {**base_env, "BENCH_NAIVE_RESULTS": str(naive_results)}, work).start()
+        apps["naive"] = RunningApp({**base_env, "BENCH_NAIVE_RESULTS": str(naive_results)}, work,
+                                   script=ROOT / "bench" / "naive_app.py").start()
         runs: list[Run] = []
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS, headless=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import streamlit as st
 
 from egp_core.chat import build_request, title_from
-from egp_core.generation import Generation
 from egp_core.types import Message
 from ui import code_view, services, state
 from ui.sidebar import Settings
@@ -40,12 +39,12 @@ def stop_running(conversation_id: str | None) -> None:
     if not conversation_id:
         return
     reg = services.registry()
-    for m in services.store().messages(conversation_id):
-        if m.status == "streaming":
-            gen = reg.get(m.id)
-            if gen is not None:
-                gen.cancel()
-                gen.wait(2.0)
+    gens = [reg.get(m.id) for m in services.store().messages(conversation_id) if m.status == "streaming"]
+    gens = [g for g in gens if g is not None and not g.done]
+    for g in gens:  # close every stream first (a comparison has several), then wait for the saves
+        g.cancel()
+    for g in gens:
+        g.wait(2.0)
 
 
 def ask(question: str, settings: Settings) -> None:
@@ -81,10 +80,7 @@ def answer(conversation_id: str, settings: Settings) -> None:
         conversation_id, "assistant", "", status="streaming", model=settings.model, parameters=params,
     )
     code_view.remember(settings.connection, built.request)
-    gen = Generation(None, built.request, sink=store, message_id=message_id)
-    gen.client = settings.client(on_retry=gen.note_retry)
-    gen.on_finish = lambda g: g.client.close()
-    services.registry().start(gen)
+    services.registry().start(services.new_answer(settings, built.request, message_id))
 
 
 def regenerate(conversation_id: str, message_id: str, settings: Settings) -> None:

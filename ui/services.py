@@ -12,9 +12,10 @@ from typing import Any
 import streamlit as st
 
 from egp_core.connections import Connection, connections_from
-from egp_core.generation import Registry
+from egp_core.generation import Generation, Registry
 from egp_core.local.launcher import LocalServer, ensure_local_server
 from egp_core.store import Store, open_store
+from egp_core.types import CompletionRequest
 
 LOCAL_OWNER = "local"
 STALE_STREAM_SECONDS = 10.0
@@ -52,6 +53,15 @@ def _secrets_mapping() -> dict[str, Any]:
         return st.secrets.to_dict()
     except Exception:
         return {}
+
+
+def new_answer(settings: Any, request: CompletionRequest, message_id: str) -> Generation:
+    """A Generation (not started yet) that answers `request` through the settings' connection,
+    saves into message `message_id`, announces rate-limit waits, and closes its client when done."""
+    gen = Generation(None, request, sink=store(), message_id=message_id)
+    gen.client = settings.client(on_retry=gen.note_retry)
+    gen.on_finish = lambda g: g.client.close()
+    return gen
 
 
 def local_enabled() -> bool:

@@ -32,7 +32,6 @@ COMPARE_RUN = "compare_run"  # the comparison on screen (conversation id)
 BLIND = "compare_blind"
 CONFIRM_DELETE = "confirm_delete_conversation"
 LAST_REQUEST = "last_request"  # (base_url, connection kind, CompletionRequest) for "View code"
-VOTED = "compare_voted"  # comparison ids this session has voted on
 
 DEFAULTS: dict[str, Any] = {
     PRESET: "Balanced",
@@ -77,4 +76,3 @@ def init() -> None:
     st.session_state.setdefault(COUNTED, set())
     st.session_state.setdefault(SESSION_CONNECTIONS, [])
     st.session_state.setdefault(SETTINGS_BY_CONNECTION, {})
-    st.session_state.setdefault(VOTED, set())

@@ -22,7 +22,7 @@ from egp_core.errors import error_from_dict
 from egp_core.generation import Generation
 from egp_core.store.exchange import export_conversation_json, export_conversation_markdown
 from egp_core.types import CompletionRequest, Message, ModelParameters
-from ui import code_view, live, services, sidebar, state
+from ui import code_view, conversation, live, services, sidebar, state
 from ui.errors import show_error
 from ui.receipt import add_to_totals, receipt_text, show_receipt
 
@@ -109,25 +109,11 @@ def start(prompt: str, panes: list[sidebar.Settings]) -> str:
         mid = store.add_message(
             conv, "assistant", "", status="streaming", model=pane.model, parameters=params, pane=i,
         )
-        gen = Generation(None, request, sink=store, message_id=mid)
-        gen.client = pane.client(on_retry=gen.note_retry)
-        gen.on_finish = lambda g: g.client.close()
-        gens.append(gen)
+        gens.append(services.new_answer(pane, request, mid))
     registry = services.registry()
     for gen in gens:  # everything is saved first, so the panes start together
         registry.start(gen)
     return conv
-
-
-def stop_all(conv_id: str) -> None:
-    """Stop every pane: close every stream, then wait until each partial answer is saved."""
-    reg = services.registry()
-    gens = [reg.get(m.id) for m in services.store().messages(conv_id)]
-    gens = [g for g in gens if g is not None and not g.done]
-    for g in gens:
-        g.cancel()
-    for g in gens:
-        g.wait(2.0)
 
 
 def vote(conv_id: str, position: int) -> None:
@@ -143,7 +129,6 @@ def vote(conv_id: str, position: int) -> None:
         return
     store.add_vote(conv_id, winner.model, candidates, services.owner())
     store.update_settings(conv_id, conv.settings | {"voted": position})
-    st.session_state[state.VOTED].add(conv_id)
 
 
 # ----- showing a comparison ----------------------------------------------------------------------
@@ -228,7 +213,7 @@ def show_run(conv_id: str) -> None:
     with st.chat_message("user"):
         st.markdown(question)
     if live_ids:
-        st.button("Stop all", icon=":material/stop_circle:", on_click=stop_all, args=(conv_id,),
+        st.button("Stop all", icon=":material/stop_circle:", on_click=conversation.stop_running, args=(conv_id,),
                   key=f"stop-all-{conv_id}")
     live_panes: list[tuple[Generation, Any, Any]] = []
     finish_areas: list[tuple[Any, Any]] = []
@@ -337,7 +322,7 @@ def main() -> None:
         else:
             running = st.session_state.get(state.COMPARE_RUN)
             if running:
-                stop_all(running)
+                conversation.stop_running(running)
             open_comparison(start(prompt, ready))
     run = st.session_state.get(state.COMPARE_RUN)
     if run:

@@ -37,9 +37,11 @@ def free_port() -> int:
 
 
 class RunningApp:
-    """A `streamlit run app.py` process. Can be killed and started again on the same port."""
+    """A `streamlit run` process (app.py by default). Can be killed and started again on the same port."""
 
-    def __init__(self, env: dict[str, str], data_dir: Path, port: int | None = None) -> None:
+    def __init__(self, env: dict[str, str], data_dir: Path, port: int | None = None,
+                 script: Path = ROOT / "app.py") -> None:
+        self.script = script
         self.env = env
         self.data_dir = data_dir
         self.port = port or free_port()
@@ -52,7 +54,7 @@ class RunningApp:
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+                sys.executable, "-m", "streamlit", "run", str(self.script),
                 "--server.port", str(self.port), "--server.address", "127.0.0.1",
                 "--server.headless", "true", "--browser.gatherUsageStats", "false",
                 "--server.fileWatcherType", "none",
