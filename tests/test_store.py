@@ -12,13 +12,6 @@ from egp_core.store import schema as s
 from egp_core.store.redact import is_secret_key
 
 
-@pytest.fixture
-def store(db_url: str):
-    st = open_store(db_url)
-    yield st
-    st.close()
-
-
 def _age_message(store: Store, message_id: str, seconds: float) -> None:
     with store.engine.begin() as conn:
         conn.execute(sa.update(s.messages).where(s.messages.c.id == message_id)

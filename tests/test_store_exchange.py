@@ -20,13 +20,6 @@ from egp_core.store import (
 from tests.test_store import SECRET, dump_database
 
 
-@pytest.fixture
-def store(db_url: str):
-    st = open_store(db_url)
-    yield st
-    st.close()
-
-
 def _fill(store: Store, owner: str = "alice") -> list[str]:
     a = store.create_conversation(owner, "Pasta ✓ — «quotes» \"and\" # hashes", {"model": "m1", "temperature": 0.3})
     store.add_message(a, "system", "Be brief.")

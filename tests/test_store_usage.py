@@ -8,15 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from egp_core.pricing import price_for
-from egp_core.store import Store, open_store, usage_rows
+from egp_core.store import Store, usage_rows
 from egp_core.store import schema as s
-
-
-@pytest.fixture
-def store(db_url: str):
-    st = open_store(db_url)
-    yield st
-    st.close()
 
 
 def _set_created(store: Store, message_id: str, when: datetime) -> None:

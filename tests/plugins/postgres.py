@@ -7,6 +7,7 @@
 - `postgres_database` (function): a fresh, empty schema on that server, made the
   default through the URL; to the app it is an empty database.
 - `db_url` (function, parametrized): a fresh SQLite file, then a fresh PostgreSQL one.
+- `store` (function): an open Store on `db_url`.
 
 When we are root the server runs as the `postgres` user (initdb refuses root).
 Missing binaries make the fixture FAIL, never skip: install `postgresql`
@@ -134,3 +135,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'history.db'}"
     return request.getfixturevalue("postgres_database")
+
+
+@pytest.fixture
+def store(db_url: str):
+    """An open Store on `db_url` (so: once on SQLite, once on PostgreSQL), closed afterwards."""
+    from egp_core.store import open_store
+
+    opened = open_store(db_url)
+    yield opened
+    opened.close()
