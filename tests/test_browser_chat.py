@@ -124,6 +124,7 @@ def test_stop_keeps_the_partial_answer_and_frees_the_engine(local_app, page):
     page.get_by_text("Stopped by you").first.wait_for(timeout=5_000)
     partial = last_answer(page)
     assert len(partial) >= 40 and not partial.endswith("▌")
+    assert page.locator(ASSISTANT).last.get_by_text(re.compile(r"\d+ pieces of text received")).count() == 1
     health = requests.get(local_app.local_url + "/health", timeout=5).json()
     assert not health["busy"] and health["queue_length"] == 0, health
     store = open_store(f"sqlite:///{local_app.data_dir}/history.db")

@@ -12,7 +12,6 @@ from ui.errors import show_error
 from ui.receipt import add_to_totals, show_receipt
 from ui.sidebar import Settings
 
-STOPPED_NOTE = "Stopped by you"
 INTERRUPTED_NOTE = "Interrupted: the app stopped before this answer was finished."
 
 
@@ -86,8 +85,6 @@ def _assistant(
             st.markdown(message.text)
         elif message.status == "complete":
             st.markdown("_(empty answer)_")
-        if message.status == "stopped":
-            st.caption(f":material/stop_circle: {STOPPED_NOTE}")
         if message.status == "interrupted":
             st.warning(INTERRUPTED_NOTE, icon=":material/warning:")
         dropped = (message.parameters or {}).get("dropped_turns") or 0

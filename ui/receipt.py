@@ -47,6 +47,8 @@ def receipt_text(
             f" = {usage.get('total') or 0} tokens"
         )
     metrics = metrics or {}
+    if not usage and metrics.get("chunks"):  # stopped or cut before the server counted
+        parts.append(f"{metrics['chunks']} pieces of text received (no token count from the server)")
     if metrics.get("time_to_first_token") is not None:
         parts.append(f"first token {metrics['time_to_first_token']:.2f} s")
     if metrics.get("tokens_per_second"):
