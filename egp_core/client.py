@@ -54,7 +54,7 @@ from .errors import (
 )
 from .retry import RetryPolicy, parse_retry_after
 from .sse import EventSource, StreamCut, iter_body, response_socket
-from .types import Chunk, Completion, CompletionRequest, Metrics, TokenUsage
+from .types import Chunk, Completion, CompletionRequest, Metrics, TokenLogprob, TokenUsage
 
 DEFAULT_ENDPOINT = "https://api.egp.scale.com"
 MODEL_LIST_PATHS = ("/v5/chat/completions/models", "/v4/models", "/v3/models")
@@ -181,6 +181,7 @@ class EGPClient:
         self.fallback_models = list(fallback_models or [])
         self.on_retry = on_retry
         self.last_list_error: EGPError | None = None
+        self.model_paths: tuple[str, ...] = MODEL_LIST_PATHS
         self.session = requests.Session()
         adapter = _TrackingAdapter()
         self.session.mount("http://", adapter)
@@ -234,8 +235,10 @@ class EGPClient:
             except ValueError:
                 raise ProtocolError(status=response.status_code, url=safe_url(url), body=response.text,
                                     detail="The answer is not JSON.") from None
-            text, finish, usage = self._extract(payload, url, response.text[:200])
-            return Completion(text=text, finish_reason=finish, usage=usage, model=request.model)
+            extras = Extras()
+            text, finish, usage = self._extract(payload, url, response.text[:200], extras)
+            return Completion(text=text, finish_reason=finish, usage=usage, model=request.model,
+                              candidates=extras.candidates(text), logprobs=extras.logprobs or None)
 
         done = self.retry.run(attempt, self.on_retry)
         total = time.monotonic() - started
@@ -256,7 +259,7 @@ class EGPClient:
         only when the endpoint cannot be reached or refuses the key and there is no fallback.
         """
         self.last_list_error = None
-        for path in MODEL_LIST_PATHS:
+        for path in self.model_paths:
             url = self._url(path)
             try:
                 response = self.retry.run(lambda url=url: self._send("GET", url, None, stream=False),
@@ -285,7 +288,11 @@ class EGPClient:
 
     def user_info(self) -> dict[str, Any]:
         """GET /user-info: who the key belongs to and its accounts."""
-        url = self._url("/user-info")
+        return self.get_json("/user-info")
+
+    def get_json(self, path: str) -> Any:
+        """GET `path` (with this client's headers and retries) and return its JSON."""
+        url = self._url(path)
         response = self.retry.run(lambda: self._send("GET", url, None, stream=False), self.on_retry)
         try:
             return response.json()
@@ -346,8 +353,16 @@ class EGPClient:
             raise error_from_status(response.status_code, text, safe_url(url), response.headers)
         return response
 
-    def _extract(self, payload: Any, url: str, line: str) -> tuple[str, str | None, TokenUsage | None]:
-        """(text, finish_reason, usage) from one response object or stream event."""
+    def plain_delta(self) -> Callable[[Any], str]:
+        """The stream's hot path: a function from one decoded event to its text, raising
+        LookupError (or TypeError) for anything but a plain text delta (usage, a finish reason,
+        other choices, probabilities), which then goes the careful way through `_extract`."""
+        return _egp_chat_delta if self.api == "chat" else _egp_completion_delta
+
+    def _extract(self, payload: Any, url: str, line: str,
+                 extras: Extras | None = None) -> tuple[str, str | None, TokenUsage | None]:
+        """(text, finish_reason, usage) from one response object or stream event. (Other choices
+        and token probabilities, which only the OpenAI shapes carry, go into `extras`.)"""
         try:
             if self.api == "chat":
                 part = payload["chat_completion"]
@@ -366,6 +381,40 @@ class EGPClient:
         return text, finish, usage
 
 
+def _egp_completion_delta(payload: Any) -> str:
+    part = payload["completion"]
+    if payload["token_usage"] is not None or part["finish_reason"] is not None:
+        raise LookupError
+    return part["text"]
+
+
+def _egp_chat_delta(payload: Any) -> str:
+    part = payload["chat_completion"]
+    if payload["token_usage"] is not None or part["finish_reason"] is not None:
+        raise LookupError
+    return part["message"]["content"]
+
+
+class Extras:
+    """What an answer carries besides its first choice's text: the other choices' texts (n > 1)
+    and the first choice's token probabilities."""
+
+    __slots__ = ("others", "logprobs")
+
+    def __init__(self) -> None:
+        self.others: dict[int, list[str]] = {}
+        self.logprobs: list[TokenLogprob] = []
+
+    def add_text(self, index: int, text: str) -> None:
+        self.others.setdefault(index, []).append(text)
+
+    def candidates(self, first: str) -> list[str] | None:
+        """Every choice's text, first one first; None when there was only one."""
+        if not self.others:
+            return None
+        return [first] + ["".join(self.others.get(i, [])) for i in range(1, max(self.others) + 1)]
+
+
 def _usage(raw: Any) -> TokenUsage | None:
     if not raw:
         return None
@@ -376,13 +425,16 @@ def _usage(raw: Any) -> TokenUsage | None:
 
 def _model_items(payload: Any) -> list[dict[str, Any]]:
     """Model descriptions, each with "name", from any of the listing shapes."""
-    items = payload.get("items", []) if isinstance(payload, dict) else payload
+    if isinstance(payload, dict):
+        items = next((payload[k] for k in ("items", "data", "models") if isinstance(payload.get(k), list)), [])
+    else:
+        items = payload
     out = []
     for item in items if isinstance(items, list) else []:
         if isinstance(item, str):
             out.append({"name": item})
         elif isinstance(item, dict):
-            name = item.get("model_name") or item.get("name") or item.get("id")
+            name = item.get("model_name") or item.get("name") or item.get("id") or item.get("model")
             if name:
                 out.append({**item, "name": name})
     return out
@@ -407,6 +459,7 @@ class CompletionStream:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._iter_ref: weakref.ref | None = None
+        self.extras = Extras()
 
     # ---- values ----------------------------------------------------------
     @property
@@ -428,8 +481,10 @@ class CompletionStream:
 
     @property
     def completion(self) -> Completion:
-        return Completion(text=self.text, finish_reason=self.finish_reason, usage=self.usage,
-                          model=self.request.model, metrics=self.metrics)
+        text = self.text
+        return Completion(text=text, finish_reason=self.finish_reason, usage=self.usage,
+                          model=self.request.model, metrics=self.metrics,
+                          candidates=self.extras.candidates(text), logprobs=list(self.extras.logprobs) or None)
 
     # ---- iteration and closing ---------------------------------------------
     def __iter__(self) -> Iterator[Chunk]:
@@ -516,7 +571,7 @@ class CompletionStream:
         # The hot loop (see bench/stream_client.py): one raw_decode and a few lookups per plain
         # delta event; anything else (usage, finish_reason, [DONE], bad JSON) goes to _accept.
         raw_decode = _JSON.raw_decode
-        chat = client.api == "chat"
+        plain_delta = client.plain_delta()
         parts, monotonic = self._parts, time.monotonic
         try:
             for name, data in EventSource(iter_body(response)).messages():
@@ -529,9 +584,8 @@ class CompletionStream:
                     continue
                 try:
                     payload, end = raw_decode(data)
-                    part = payload["chat_completion"] if chat else payload["completion"]
-                    text = part["message"]["content"] if chat else part["text"]
-                    if end != len(data) or payload["token_usage"] is not None or part["finish_reason"] is not None:
+                    text = plain_delta(payload)
+                    if end != len(data):
                         raise LookupError
                 except (ValueError, LookupError, TypeError):
                     chunk = self._accept(data, url)
@@ -570,7 +624,7 @@ class CompletionStream:
             payload = json.loads(data)
         except ValueError:
             raise ProtocolError(url=safe_url(url), detail=f"Invalid JSON in the stream: {data[:120]!r}") from None
-        text, finish, usage = self.client._extract(payload, url, data)
+        text, finish, usage = self.client._extract(payload, url, data, self.extras)
         if finish is not None:
             self.finish_reason = finish
         if usage is not None:

@@ -32,6 +32,19 @@ _KIND_ALIASES = {
 }
 MASK = "••••"
 
+APIS: dict[str, str] = {
+    "v5-chat": "Chat completions, SGP v5 (/v5/chat/completions): messages, candidates, seed, probabilities, JSON",
+    "v5-completions": "Completions, SGP v5 (/v5/completions): a transcript prompt, candidates, seed, probabilities",
+    "chat": "Chat completions (/v4/chat-completions): the chat as messages",
+    "completions": "Completions (/v2/completions): the chat as a transcript prompt",
+}
+"""The APIs an EGP workspace (or the local model) may speak, by id."""
+OPENAI_APIS: dict[str, str] = {
+    "chat": "Chat completions (/v1/chat/completions): messages",
+    "completions": "Completions (/v1/completions): a transcript prompt",
+}
+"""The APIs of an OpenAI-compatible server."""
+
 
 @dataclass
 class Connection:
@@ -65,17 +78,45 @@ class Connection:
                 "account_id": self.account_id, "source": self.source, "has_key": self.has_key,
                 "masked_key": self.masked_key()}
 
-    def make_client(self, **kw: Any):
-        """An EGPClient (local, egp) or OpenAIClient (openai) for this connection; `kw` go to it."""
-        if self.kind == "openai":
-            from egp_core.openai_compat import OpenAIClient
+    @property
+    def apis(self) -> dict[str, str]:
+        """The APIs this connection can be asked to speak: {id: description}."""
+        return OPENAI_APIS if self.kind == "openai" else APIS
 
-            return OpenAIClient(self.base_url, self.api_key, **kw)
+    def make_client(self, api: str | None = None, **kw: Any):
+        """A client for this connection speaking `api` (one of `apis`; default: v2 completions for a
+        workspace, chat for an OpenAI-compatible server); `kw` go to it."""
+        from egp_core.openai_compat import OpenAIClient, sgp_v5_client
+
+        if self.kind == "openai":
+            return OpenAIClient(self.base_url, self.api_key, api="completions" if api == "completions" else "chat", **kw)
+        if api in ("v5-chat", "v5-completions"):
+            return sgp_v5_client(self.base_url, self.api_key, self.account_id, api=api[3:], **kw)
         from egp_core.client import EGPClient
 
         if self.account_id:
             kw.setdefault("account_id", self.account_id)
-        return EGPClient(self.base_url, self.api_key, **kw)
+        return EGPClient(self.base_url, self.api_key, api=api or "completions", **kw)
+
+
+def message_form(api: str) -> str:
+    """How a conversation goes to `api`: "chat" (messages) or "completions" (a transcript prompt)."""
+    return "completions" if api.endswith("completions") and "chat" not in api else "chat"
+
+
+def probe_api(conn: Connection, *, timeout: float = 5) -> str:
+    """The API a connection should speak by default: for a workspace (or the local model), SGP v5
+    chat completions when it answers GET /v5/models, else the older v2 completions."""
+    if conn.kind == "openai":
+        return "chat"
+    client = conn.make_client("v5-chat", connect_timeout=timeout, read_timeout=timeout, max_retries=0)
+    try:
+        client.get_json("/v5/models")
+        return "v5-chat"
+    except errors.EGPError:
+        return "completions"
+    finally:
+        client.close()
 
 
 def normalise_kind(kind: str | None) -> Kind | None:

@@ -1,13 +1,17 @@
-"""An adapter for OpenAI-compatible servers (vLLM, Ollama, llama.cpp's server, OpenAI).
+"""The OpenAI wire shape, for OpenAI-compatible servers (vLLM, Ollama, llama.cpp's server,
+OpenAI) and for SGP v5 (`/v5/chat/completions`, `/v5/completions`), which uses the same bodies.
 
-`OpenAIClient` is an `egp_core.client.EGPClient` that speaks `/v1/models` and
-`/v1/chat/completions` (SSE with `stream_options.include_usage`, usage in the
-last chunk) instead of the EGP paths. Everything else is the EGP client's own:
-the stream object (`CompletionStream`: chunks, metrics, close from any thread),
-the retry policy (`egp_core.retry`), the SSE reader (`egp_core.sse`) and the
-error classes, so pages see the same chunks, usage and errors from every kind
-of connection. Only the wire format, the `Authorization: Bearer` header and
-key scrubbing of error bodies differ.
+`OpenAIClient` is an `egp_core.client.EGPClient` parameterised by a `Flavor`:
+its path prefix (`/v1` or `/v5`), its model listings, and its headers
+(`Authorization: Bearer` for OpenAI-compatible servers; `x-api-key` and
+`x-selected-account-id` for an SGP workspace). `sgp_v5_client()` builds the
+SGP one. Both speak chat completions (`api="chat"`) or completions
+(`api="completions"`), with candidates (`n`), `seed`, token probabilities and
+`response_format` from the request's `AnswerOptions`. Everything else is the
+EGP client's own: the stream object (`CompletionStream`: chunks, metrics, close
+from any thread), the retry policy (`egp_core.retry`), the SSE reader
+(`egp_core.sse`) and the error classes, so pages see the same chunks, usage and
+errors from every kind of connection.
 """
 
 from __future__ import annotations
@@ -16,16 +20,40 @@ import json
 import os
 import re
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import requests
 
-from egp_core.client import EGPClient, safe_url
+from egp_core.client import EGPClient, Extras, safe_url
 from egp_core.errors import EGPError, InvalidRequestError, ProtocolError, ServerError
-from egp_core.types import CompletionRequest, Message, TokenUsage
+from egp_core.types import CompletionRequest, Message, TokenLogprob, TokenUsage
 
-CHAT_PATH = "/v1/chat/completions"
-MODELS_PATH = "/v1/models"
+
+@dataclass(frozen=True, slots=True)
+class Flavor:
+    """One API that speaks OpenAI's bodies: where its paths are and how it authenticates."""
+
+    label: str
+    prefix: str
+    model_paths: tuple[str, ...]
+    auth: Literal["bearer", "x-api-key"]
+    top_k: bool  # whether the body may carry top_k (SGP v5 takes it; OpenAI does not)
+
+    @property
+    def chat_path(self) -> str:
+        return self.prefix + "/chat/completions"
+
+    @property
+    def completions_path(self) -> str:
+        return self.prefix + "/completions"
+
+
+OPENAI = Flavor("OpenAI-compatible", "/v1", ("/v1/models",), "bearer", top_k=False)
+SGP_V5 = Flavor("SGP v5", "/v5", ("/v5/chat/completions/models", "/v5/models"), "x-api-key", top_k=True)
+
+CHAT_PATH = OPENAI.chat_path
+MODELS_PATH = OPENAI.model_paths[0]
 DEFAULT_OPENAI_URL = "https://api.openai.com"
 
 _KEYISH = re.compile(r"\b(sk|key|api)[-_][A-Za-z0-9*_\-.]{4,}", re.IGNORECASE)
@@ -45,19 +73,56 @@ def redact(text: str, api_key: str | None) -> str:
     return _KEYISH.sub("[key]", text)
 
 
-def chat_body(request: CompletionRequest, stream: bool, *, include_usage: bool = True) -> dict[str, Any]:
-    """The OpenAI /v1/chat/completions body for one of our requests (top_k is not part of it)."""
-    messages = request.messages or [Message(role="user", content=request.prompt or "")]
-    body: dict[str, Any] = {"model": request.model, "messages": [m.model_dump() for m in messages], "stream": stream}
+def _common(request: CompletionRequest, stream: bool, include_usage: bool, top_k: bool,
+            chat: bool) -> dict[str, Any]:
+    """Sampling parameters and answer options, as both OpenAI bodies carry them."""
+    body: dict[str, Any] = {}
     p = request.parameters
     for name in ("temperature", "max_tokens", "top_p", "frequency_penalty", "presence_penalty"):
         value = getattr(p, name)
         if value is not None:
             body[name] = value
+    if top_k and p.top_k is not None:
+        body["top_k"] = p.top_k
     if p.stop_sequences:
         body["stop"] = list(p.stop_sequences)
+    o = request.options
+    if o is not None:
+        if o.n is not None and o.n > 1:
+            body["n"] = o.n
+        if o.seed is not None:
+            body["seed"] = o.seed
+        if o.top_logprobs is not None:
+            if chat:
+                body["logprobs"] = True
+                if o.top_logprobs:
+                    body["top_logprobs"] = o.top_logprobs
+            else:
+                body["logprobs"] = o.top_logprobs  # the completions API: how many alternatives
+        if o.response_format:
+            body["response_format"] = o.response_format
     if stream and include_usage:
         body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def chat_body(request: CompletionRequest, stream: bool, *, include_usage: bool = True,
+              top_k: bool = False) -> dict[str, Any]:
+    """The /v1 (or /v5) chat/completions body for one of our requests."""
+    messages = request.messages or [Message(role="user", content=request.prompt or "")]
+    body: dict[str, Any] = {"model": request.model, "messages": [m.model_dump() for m in messages], "stream": stream}
+    body.update(_common(request, stream, include_usage, top_k, chat=True))
+    return body
+
+
+def completions_body(request: CompletionRequest, stream: bool, *, include_usage: bool = True,
+                     top_k: bool = False) -> dict[str, Any]:
+    """The /v1 (or /v5) completions body: the prompt as given (messages become a transcript)."""
+    from egp_core.chat import transcript
+
+    prompt = request.prompt if request.messages is None else transcript(request.messages)
+    body: dict[str, Any] = {"model": request.model, "prompt": prompt or "", "stream": stream}
+    body.update(_common(request, stream, include_usage, top_k, chat=False))
     return body
 
 
@@ -81,14 +146,60 @@ def _error_message(payload: Any) -> str | None:
     return str(error) if error else None
 
 
+def _chat_delta(payload: Any) -> str:
+    """The hot path of a chat stream: one choice, no finish reason, usage or probabilities."""
+    choices = payload["choices"]
+    choice = choices[0]
+    if len(choices) != 1 or choice["index"] or choice["finish_reason"] is not None or choice.get("logprobs") \
+            or payload.get("usage"):
+        raise LookupError
+    return choice["delta"]["content"]
+
+
+def _completions_delta(payload: Any) -> str:
+    choices = payload["choices"]
+    choice = choices[0]
+    if len(choices) != 1 or choice["index"] or choice["finish_reason"] is not None or choice.get("logprobs") \
+            or payload.get("usage"):
+        raise LookupError
+    return choice["text"]
+
+
+def logprobs_from(raw: Any) -> list[TokenLogprob]:
+    """Token probabilities from a choice's `logprobs`: the chat shape ({"content": [{"token",
+    "logprob", "top_logprobs"}]}) or the completions shape ({"tokens", "token_logprobs",
+    "top_logprobs": [{token: logprob}]}). [] when absent or unreadable."""
+    if not isinstance(raw, dict):
+        return []
+    out: list[TokenLogprob] = []
+    try:
+        if isinstance(raw.get("content"), list):
+            for item in raw["content"]:
+                top = tuple((str(t["token"]), float(t["logprob"])) for t in item.get("top_logprobs") or [])
+                out.append(TokenLogprob(str(item["token"]), float(item["logprob"]), top))
+        elif isinstance(raw.get("tokens"), list):
+            tops = raw.get("top_logprobs") or []
+            for i, (token, logprob) in enumerate(zip(raw["tokens"], raw.get("token_logprobs") or [], strict=False)):
+                top_map = tops[i] if i < len(tops) and isinstance(tops[i], dict) else {}
+                top = tuple(sorted(((str(t), float(p)) for t, p in top_map.items()), key=lambda tp: -tp[1]))
+                out.append(TokenLogprob(str(token), float(logprob if logprob is not None else 0.0), top))
+    except (KeyError, TypeError, ValueError):
+        return out
+    return out
+
+
 class OpenAIClient(EGPClient):
-    """Talks to an OpenAI-compatible server; the same interface as EGPClient."""
+    """Talks to a server with OpenAI's bodies (an OpenAI-compatible server, or SGP v5 with
+    `flavor=SGP_V5`); the same interface as EGPClient."""
 
     def __init__(
         self,
         base_url: str,
         api_key: str | None = None,
         *,
+        account_id: str | None = None,
+        flavor: Flavor = OPENAI,
+        api: Literal["completions", "chat"] = "chat",
         connect_timeout: float = 5,
         read_timeout: float = 60,
         max_retries: int = 2,
@@ -96,13 +207,21 @@ class OpenAIClient(EGPClient):
         on_retry: Callable[[EGPError, float], None] | None = None,
         retry_initial_delay: float = 0.5,
     ) -> None:
-        super().__init__(api_root(base_url), None, None, api="chat", chat_path=CHAT_PATH,
+        super().__init__(api_root(base_url), None, None, api=api, chat_path=flavor.chat_path,
+                         completions_path=flavor.completions_path,
                          connect_timeout=connect_timeout, read_timeout=read_timeout, max_retries=max_retries,
                          fallback_models=fallback_models, on_retry=on_retry,
                          retry_initial_delay=retry_initial_delay)
+        self.flavor = flavor
+        self.model_paths = flavor.model_paths
         self._api_key = api_key or None
-        if self._api_key:
+        self.account_id = account_id or None
+        if self._api_key and flavor.auth == "bearer":
             self.session.headers["Authorization"] = f"Bearer {self._api_key}"
+        elif self._api_key:
+            self.session.headers["x-api-key"] = self._api_key
+        if self.account_id and flavor.auth == "x-api-key":
+            self.session.headers["x-selected-account-id"] = self.account_id
 
     @classmethod
     def from_env(cls, **overrides: Any) -> OpenAIClient:
@@ -113,38 +232,24 @@ class OpenAIClient(EGPClient):
         return cls(**kwargs)
 
     def __repr__(self) -> str:
-        return f"OpenAIClient(base_url={safe_url(self.base_url)!r}, api_key=<{'set' if self._api_key else 'none'}>)"
+        return (f"OpenAIClient(base_url={safe_url(self.base_url)!r}, flavor={self.flavor.label!r}, "
+                f"api={self.api!r}, api_key=<{'set' if self._api_key else 'none'}>)")
 
     # ---- what differs from EGP ---------------------------------------------------------------
-    def list_model_info(self) -> list[dict[str, Any]]:
-        """GET /v1/models: [{"name": id, ...}], or the fallback list when the server has no listing."""
-        self.last_list_error = None
-        url = self._url(MODELS_PATH)
-        try:
-            response = self.retry.run(lambda: self._send("GET", url, None, stream=False), self.on_retry)
-            payload = response.json()
-        except EGPError as error:
-            self.last_list_error = error
-            if self.fallback_models:
-                return [{"name": name} for name in self.fallback_models]
-            raise
-        except ValueError:
-            raise ProtocolError(url=safe_url(url), detail="The model list is not JSON.") from None
-        items = payload.get("data", payload.get("models", [])) if isinstance(payload, dict) else payload
-        out = []
-        for item in items if isinstance(items, list) else []:
-            if isinstance(item, str):
-                out.append({"name": item})
-            elif isinstance(item, dict) and (item.get("id") or item.get("name") or item.get("model")):
-                out.append({**item, "name": str(item.get("id") or item.get("name") or item.get("model"))})
-        return out or [{"name": name} for name in self.fallback_models]
-
     def _body(self, request: CompletionRequest, stream: bool) -> dict[str, Any]:
-        return chat_body(request, stream)
+        make = chat_body if self.api == "chat" else completions_body
+        return make(request, stream, top_k=self.flavor.top_k)
 
-    def _extract(self, payload: Any, url: str, line: str) -> tuple[str, str | None, TokenUsage | None]:
-        """(text, finish_reason, usage) from a chat.completion or a chat.completion.chunk."""
+    def plain_delta(self) -> Callable[[Any], str]:
+        return _chat_delta if self.api == "chat" else _completions_delta
+
+    def _extract(self, payload: Any, url: str, line: str,
+                 extras: Extras | None = None) -> tuple[str, str | None, TokenUsage | None]:
+        """(text, finish_reason, usage) of the first choice from a chat.completion, a
+        chat.completion.chunk or a text_completion; other choices and probabilities into `extras`."""
         message = _error_message(payload)
+        if message is None and isinstance(payload, dict) and "detail" in payload and "choices" not in payload:
+            message = str(payload["detail"])  # SGP v5 reports FastAPI-style
         if message is not None:
             error = ServerError("The server reported a problem: " + redact(message, self._api_key)[:300],
                                 url=safe_url(url), body=redact(json.dumps(payload), self._api_key),
@@ -154,10 +259,15 @@ class OpenAIClient(EGPClient):
             usage = usage_from(payload.get("usage"))
             text, finish = "", None
             for choice in payload["choices"]:
-                if choice.get("index", 0) == 0:
-                    part = choice.get("delta") or choice.get("message") or {}
-                    text = part.get("content") or ""
-                    finish = choice.get("finish_reason")
+                index = choice.get("index") or 0
+                part = choice.get("delta") or choice.get("message")
+                piece = (part.get("content") if isinstance(part, dict) else choice.get("text")) or ""
+                if index == 0:
+                    text, finish = piece, choice.get("finish_reason")
+                    if extras is not None and choice.get("logprobs"):
+                        extras.logprobs.extend(logprobs_from(choice["logprobs"]))
+                elif extras is not None and piece:
+                    extras.add_text(index, piece)
         except (KeyError, TypeError, AttributeError):
             raise ProtocolError(url=safe_url(url), detail=f"Unexpected answer shape: {line[:200]!r}") from None
         return text, finish, usage
@@ -187,3 +297,9 @@ class OpenAIClient(EGPClient):
         error.user_message = redact(error.user_message, key)
         error.args = (error.user_message,)
         return error
+
+
+def sgp_v5_client(base_url: str, api_key: str | None = None, account_id: str | None = None,
+                  **kw: Any) -> OpenAIClient:
+    """A client for an SGP workspace's v5 API (`/v5/chat/completions`, `/v5/completions`)."""
+    return OpenAIClient(base_url, api_key, account_id=account_id, flavor=SGP_V5, **kw)

@@ -38,6 +38,23 @@ class Message(BaseModel):
     content: str
 
 
+class AnswerOptions(BaseModel):
+    """What only the OpenAI-shaped APIs (SGP v5, OpenAI-compatible servers) take: several
+    candidates, a seed, token probabilities, JSON output. Unset fields are left out of the body."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    n: int | None = Field(default=None, ge=1, le=8)
+    seed: int | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    """None: no token probabilities; 0: the chosen tokens' only; k: also the k likeliest alternatives."""
+    response_format: dict[str, Any] | None = None
+    """{"type": "json_object"} or {"type": "json_schema", "json_schema": {"name", "schema"}}."""
+
+    def is_empty(self) -> bool:
+        return self == AnswerOptions()
+
+
 class CompletionRequest(BaseModel):
     """What a page asks for. `prompt` for completions, `messages` for chat completions."""
 
@@ -50,6 +67,7 @@ class CompletionRequest(BaseModel):
     stream: bool = False
     account_id: str | None = None
     images: list[Any] | None = None
+    options: AnswerOptions | None = None
 
     @property
     def parameters(self) -> ModelParameters:
@@ -136,12 +154,34 @@ class Metrics:
     chunks: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """One generated token, its log probability, and the likeliest alternatives [(token, logprob)]."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+    def to_list(self) -> list[Any]:
+        """Compact and storable: [token, logprob, [[alternative, logprob], ...]]."""
+        return [self.token, self.logprob, [list(t) for t in self.top]]
+
+    @classmethod
+    def from_list(cls, item: list[Any]) -> TokenLogprob:
+        return cls(str(item[0]), float(item[1]), tuple((str(t), float(p)) for t, p in (item[2] or [])))
+
+
 @dataclass(slots=True)
 class Completion:
-    """A finished (or stopped) answer."""
+    """A finished (or stopped) answer.
+
+    `candidates`: every choice's text when the server sent several (n > 1), the first being `text`;
+    `logprobs`: the first choice's tokens with their probabilities, when asked for and sent."""
 
     text: str
     finish_reason: str | None = None
     usage: TokenUsage | None = None
     model: str | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    candidates: list[str] | None = None
+    logprobs: list[TokenLogprob] | None = None

@@ -7,6 +7,7 @@ default, so tests never collide) and does what a test script tells it:
     fake.reply(text="Hello world", pace=2000)     # one token per event, 2000/s
     fake.fail(status=429, retry_after=0, times=1) # first request gets a 429
     fake.drop_after(2)                            # cut the stream after 2 events
+    fake.v5()                                     # also serve SGP v5 (OpenAI shapes), off by default
     ...
     fake.requests[-1].body, fake.disconnects, fake.wait_disconnect(5)
 
@@ -40,12 +41,15 @@ from urllib.parse import urlsplit
 
 COMPLETION_PATHS = ("/v2/completions", "/v4/completions", "/egp/v1/completions")
 CHAT_PATH = "/v4/chat-completions"
-GENERATION_PATHS = (*COMPLETION_PATHS, CHAT_PATH)
+V5_CHAT_PATH, V5_COMPLETIONS_PATH = "/v5/chat/completions", "/v5/completions"
+V5_PATHS = (V5_CHAT_PATH, V5_COMPLETIONS_PATH)
+GENERATION_PATHS = (*COMPLETION_PATHS, CHAT_PATH, *V5_PATHS)
 MODEL_PATHS = {"v5": "/v5/chat/completions/models", "v4": "/v4/models", "v3": "/v3/models"}
 DEFAULT_MODELS = ["fake-model", "fake-model-large"]
 _SCRIPT_METHODS = {
     "reset", "reply", "fail", "drop_after", "stall_after", "malformed", "error_event", "send_done",
     "comments", "split_writes", "delay_first_byte", "models", "require_key", "no_usage", "close_delimited",
+    "v5",
 }
 
 
@@ -100,6 +104,7 @@ class _Script:
     model_versions: tuple[str, ...] = ("v5", "v4", "v3")
     api_key: str | None = None
     chunked: bool = True
+    v5: bool = False
 
 
 class FakeEGP:
@@ -235,6 +240,13 @@ class FakeEGP:
         self._script.model_versions = tuple(versions)
         return self
 
+    def v5(self, enabled: bool = True) -> FakeEGP:
+        """Serve SGP v5 too: /v5/chat/completions and /v5/completions in OpenAI's shapes (n choices,
+        fake token probabilities when asked, usage on the last chunk, no [DONE] unless `send_done`),
+        and GET /v5/models. Off by default, so a workspace looks like an older one."""
+        self._script.v5 = enabled
+        return self
+
     def require_key(self, key: str | None) -> FakeEGP:
         """Answer 401 unless x-api-key equals `key`."""
         self._script.api_key = key
@@ -339,10 +351,20 @@ class _Handler(BaseHTTPRequestHandler):
         failure = self.fake._take_failure(path)
         if failure:
             return self._fail(failure)
+        if path in V5_PATHS or path == "/v5/models":
+            if not script.v5:
+                return self._json(404, {"detail": "Not Found"})
+            if method == "GET" and path == "/v5/models":
+                return self._json(200, {"items": [{"id": f"id-{m}", "name": m, "model_type": "chat_completion",
+                                                   "model_vendor": "openai", "status": "ready"}
+                                                  for m in script.models if isinstance(m, str)],
+                                        "has_more": False, "object": "list"})
         if method == "POST" and path in GENERATION_PATHS:
             if not isinstance(body, dict) or not body.get("model"):
                 return self._json(422, {"detail": [{"loc": ["body", "model"], "msg": "Field required",
                                                     "type": "missing"}]})
+            if path in V5_PATHS:
+                return self._v5(script, path == V5_CHAT_PATH, body)
             chat = path == CHAT_PATH
             if body.get("stream"):
                 return self._stream(script, chat, body)
@@ -428,11 +450,73 @@ class _Handler(BaseHTTPRequestHandler):
                     } if f.status == 422 else {"detail": f"Fake failure {f.status}"}
         self._json(f.status, body, headers)
 
+    # ---- SGP v5: OpenAI's shapes --------------------------------------------
+    @staticmethod
+    def _v5_usage(script: _Script, body: dict[str, Any], n: int) -> dict[str, int] | None:
+        usage = _Handler._usage(script, body)
+        if usage is None:
+            return None
+        completion = usage["completion"] * n
+        return {"prompt_tokens": usage["prompt"], "completion_tokens": completion,
+                "total_tokens": usage["prompt"] + completion}
+
+    @staticmethod
+    def _v5_logprobs(pieces: list[str], chat: bool, top: int) -> dict[str, Any]:
+        """Fake probabilities: each token 60 %, its alternative " maybe" 30 %."""
+        lp, alt = -0.5108, -1.204
+        if chat:
+            return {"content": [{"token": p, "logprob": lp, "bytes": list(p.encode()),
+                                 "top_logprobs": [{"token": p, "logprob": lp}, {"token": " maybe", "logprob": alt}][:top]}
+                                for p in pieces]}
+        return {"tokens": pieces, "token_logprobs": [lp] * len(pieces),
+                "top_logprobs": [{p: lp, " maybe": alt} for p in pieces], "text_offset": [0] * len(pieces)}
+
+    @staticmethod
+    def _v5_choice(i: int, text: str, finish: str | None, chat: bool, stream: bool,
+                   logprobs: dict[str, Any] | None) -> dict[str, Any]:
+        choice: dict[str, Any] = {"index": i, "finish_reason": finish, "logprobs": logprobs}
+        if not chat:
+            choice["text"] = text
+        elif stream:
+            choice["delta"] = {"content": text}
+        else:
+            choice["message"] = {"role": "assistant", "content": text}
+        return choice
+
+    def _v5(self, script: _Script, chat: bool, body: dict[str, Any]) -> None:
+        n = int(body.get("n") or 1)
+        pieces = script.chunks if script.chunks is not None else tokenize(script.text)
+        texts = [script.text] + [f"{script.text} ({i + 1})" for i in range(1, n)]
+        want = body.get("logprobs")
+        top = int(body.get("top_logprobs") or 0) if chat else int(want or 0)
+        head = {"id": "fake-v5", "created": 0, "model": body["model"],
+                "object": ("chat.completion.chunk" if chat else "text_completion") if body.get("stream")
+                else ("chat.completion" if chat else "text_completion")}
+        usage = self._v5_usage(script, body, n)
+        if not body.get("stream"):
+            choices = [self._v5_choice(i, t, script.finish_reason, chat, False,
+                                       self._v5_logprobs(pieces if i == 0 else tokenize(t), chat, top)
+                                       if want else None) for i, t in enumerate(texts)]
+            return self._json(200, {**head, "choices": choices, "usage": usage})
+        events = [{**head, "choices": [self._v5_choice(0, p, None, chat, True,
+                                                       self._v5_logprobs([p], chat, top) if want else None)]}
+                  for p in pieces]
+        for i, text in enumerate(texts[1:], start=1):
+            events.append({**head, "choices": [self._v5_choice(i, text, script.finish_reason, chat, True, None)]})
+        last = {**head, "choices": [self._v5_choice(0, "", script.finish_reason, chat, True, None)]}
+        if usage is not None:
+            last["usage"] = usage
+        events.append(last)
+        self._send_events(script, events)
+
     def _stream(self, script: _Script, chat: bool, body: dict[str, Any]) -> None:
-        self.close_connection = False
         pieces = script.chunks if script.chunks is not None else tokenize(script.text)
         events = [self._event(p, None, None, chat) for p in pieces]
         events.append(self._event("", script.finish_reason, self._usage(script, body), chat))
+        self._send_events(script, events)
+
+    def _send_events(self, script: _Script, events: list[dict[str, Any]]) -> None:
+        self.close_connection = False
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from egp_core.chat import build_request, title_from
+from egp_core.connections import message_form
 from egp_core.types import Message
 from ui import code_view, services, state
 from ui.sidebar import Settings
@@ -69,7 +70,7 @@ def answer(conversation_id: str, settings: Settings) -> None:
     store = services.store()
     built = build_request(
         history_for(conversation_id), model=settings.model, parameters=settings.parameters,
-        system_prompt=settings.system_prompt or None, api=settings.api, context_tokens=settings.context_length,
+        system_prompt=settings.system_prompt or None, api=message_form(settings.api), context_tokens=settings.context_length,
     )
     params = settings.parameters.to_wire()
     params["dropped_turns"] = built.dropped_turns

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from egp_core.connections import Connection
+from egp_core.connections import Connection, probe_api
 from egp_core.errors import EGPError
 from egp_core.types import ModelParameters
 from ui import services, state
@@ -15,12 +15,6 @@ PRESETS: dict[str, dict] = {
     "Precise": {"temperature": 0.1, "top_p": 1.0, "help": "Focused and repeatable: facts, code, extraction."},
     "Balanced": {"temperature": 0.5, "top_p": 1.0, "help": "A sensible default for most questions."},
     "Creative": {"temperature": 0.9, "top_p": 0.95, "help": "More varied wording: brainstorming, stories."},
-}
-
-
-API_STYLES = {
-    "completions": "Completions (/v2/completions): the chat as a transcript prompt",
-    "chat": "Chat completions (/v4/chat-completions): the chat as messages",
 }
 
 
@@ -35,9 +29,7 @@ class Settings:
 
     def client(self, **kw):
         """A client for this connection speaking the chosen API."""
-        if self.connection.kind != "openai":
-            kw.setdefault("api", self.api)
-        return self.connection.make_client(**kw)
+        return self.connection.make_client(self.api, **kw)
 
 
 @st.cache_data(ttl=60, show_spinner=False)
@@ -60,6 +52,17 @@ def _model_list(_connection: Connection, connection_id: str, base_url: str) -> t
         return names, contexts
     finally:
         client.close()
+
+
+@st.cache_data(ttl=600, show_spinner=False)
+def _probed_api(_connection: Connection, connection_id: str, base_url: str) -> str:
+    return probe_api(_connection, timeout=3)
+
+
+def default_api(connection: Connection) -> str:
+    """The API a connection speaks unless the person picks another: SGP v5 where the workspace
+    (or the local model) has it, else the older completions API; chat for OpenAI-compatible servers."""
+    return _probed_api(connection, connection.id, connection.base_url)
 
 
 def _models(connection: Connection) -> tuple[list[str], dict, str | None]:
@@ -89,12 +92,14 @@ def _apply_preset() -> None:
 def _remember(connection_id: str) -> None:
     """Each connection remembers its last model and parameters (this session)."""
     st.session_state[state.SETTINGS_BY_CONNECTION][connection_id] = {
-        k: st.session_state.get(k) for k in (state.MODEL, state.PRESET, state.TEMPERATURE, state.MAX_TOKENS, state.TOP_P)
+        k: st.session_state.get(k)
+        for k in (state.MODEL, state.PRESET, state.TEMPERATURE, state.MAX_TOKENS, state.TOP_P, state.API)
     }
 
 
 def _restore() -> None:
     saved = st.session_state[state.SETTINGS_BY_CONNECTION].get(st.session_state[state.CONNECTION])
+    st.session_state[state.API] = None  # a connection not used before: its default API (see render)
     for k, v in (saved or {}).items():
         st.session_state[k] = v
 
@@ -148,7 +153,7 @@ def parameters_from_state() -> ModelParameters:
     )
 
 
-def parameters() -> ModelParameters:
+def parameters(conn: Connection | None = None) -> ModelParameters:
     sb = st.sidebar
     sb.radio(
         "Style of answers", list(PRESETS), key=state.PRESET, on_change=_apply_preset, horizontal=True,
@@ -170,8 +175,13 @@ def parameters() -> ModelParameters:
         st.caption("Pick only among the likeliest words making up this share of chance. 1 = no limit.")
         st.text_area("Stop sequences", key=state.STOP_SEQUENCES, height=68)
         st.caption("One per line, at most 4: the answer ends where the model writes one of them.")
-        st.radio("API", list(API_STYLES), key=state.API, format_func=API_STYLES.get)
-        st.caption("How earlier turns reach an EGP model. OpenAI-compatible servers always get messages.")
+        if conn is not None:
+            apis = conn.apis
+            if st.session_state.get(state.API) not in apis:
+                st.session_state[state.API] = default_api(conn)
+            st.radio("API", list(apis), key=state.API, format_func=apis.get)
+            st.caption("Which of the server's APIs answers, and how earlier turns reach the model "
+                       "(as messages, or as one transcript prompt).")
     return parameters_from_state()
 
 
@@ -179,7 +189,7 @@ def render() -> Settings | None:
     """The whole shared sidebar. None when no model can be used yet."""
     state.init()
     conn, model, contexts = connection_and_model()
-    params = parameters()
+    params = parameters(conn)
     st.sidebar.text_area(
         "System prompt", key=state.SYSTEM_PROMPT, height=80,
         help="Instructions the model follows for the whole chat, e.g. 'Answer in French.'",
@@ -188,5 +198,5 @@ def render() -> Settings | None:
         _remember(conn.id)
     if conn is None or model is None:
         return None
-    api = "chat" if conn.kind == "openai" else st.session_state[state.API]
+    api = st.session_state[state.API] if st.session_state.get(state.API) in conn.apis else default_api(conn)
     return Settings(conn, model, params, st.session_state[state.SYSTEM_PROMPT], contexts.get(model), api)

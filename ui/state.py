@@ -18,7 +18,7 @@ MAX_TOKENS = "max_tokens"
 TOP_P = "top_p"
 STOP_SEQUENCES = "stop_sequences"  # text, one stop sequence per line
 SYSTEM_PROMPT = "system_prompt"
-API = "api_style"  # "completions" (a transcript prompt) or "chat" (messages), for EGP connections
+API = "api_style"  # the API a connection speaks: an id of Connection.apis (v5-chat, completions, ...)
 CONVERSATION = "conversation_id"  # the open conversation (mirrors ?c=)
 EDITING = "editing_message_id"  # user message being edited, if any
 PENDING_PROMPT = "pending_prompt"  # a starter prompt clicked, to send on this run
@@ -40,7 +40,7 @@ DEFAULTS: dict[str, Any] = {
     TOP_P: 1.0,
     STOP_SEQUENCES: "",
     SYSTEM_PROMPT: "",
-    API: "completions",
+    API: None,  # None: the connection's default (ui.sidebar.default_api)
     CONVERSATION: None,
     EDITING: None,
     PENDING_PROMPT: None,

@@ -18,6 +18,7 @@ from typing import Any
 import streamlit as st
 
 from egp_core.chat import build_request, title_from
+from egp_core.connections import message_form
 from egp_core.errors import error_from_dict
 from egp_core.generation import Generation
 from egp_core.store.exchange import export_conversation_json, export_conversation_markdown
@@ -51,7 +52,8 @@ def pane_settings(i: int, defaults: sidebar.Settings | None, column) -> sidebar.
         return None
     params = base.model_copy(update={"temperature": temperature, "max_tokens": int(max_tokens)})
     system = defaults.system_prompt if defaults else ""
-    api = "chat" if conn.kind == "openai" else (defaults.api if defaults else "completions")
+    same = defaults is not None and defaults.connection.id == conn.id
+    api = defaults.api if same else sidebar.default_api(conn)
     return sidebar.Settings(conn, model, params, system, contexts.get(model), api)
 
 
@@ -70,7 +72,7 @@ def pane_request(prompt: str, spec: dict[str, Any], system_prompt: str | None) -
     built = build_request(
         [Message(role="user", content=prompt)], model=spec["model"],
         parameters=ModelParameters.model_validate(spec.get("parameters") or {}),
-        system_prompt=system_prompt or None, api=spec.get("api") or "completions",
+        system_prompt=system_prompt or None, api=message_form(spec.get("api") or "completions"),
         context_tokens=spec.get("context_length"),
     )
     return built.request
