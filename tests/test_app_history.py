@@ -64,6 +64,21 @@ def test_rename_and_delete_with_confirmation(app_env):
     assert at.title[0].value == "EGP Playground"  # back to an empty chat
 
 
+def test_renaming_to_a_title_with_spaces_around_it_ends(app_env):
+    """The store keeps "Fruit facts" for "Fruit facts  "; the run must still end (it used to rename
+    and rerun forever, because the input and the stored title never became equal)."""
+    at = two_conversations(app_env)
+    conv = at.session_state["conversation_id"]
+    at.sidebar.text_input(key=f"title-{conv}").set_value("Fruit   facts  ").run(timeout=30)
+    assert not at.exception, at.exception
+    assert open_store().get_conversation(conv).title == "Fruit facts"
+    assert "Fruit facts" in sidebar_buttons(at)
+    at.run(timeout=30)  # an ordinary later run renames nothing
+    assert not at.exception, at.exception
+    at.sidebar.text_input(key=f"title-{conv}").set_value("   ").run(timeout=30)  # blank: ignored
+    assert open_store().get_conversation(conv).title == "Fruit facts"
+
+
 def test_a_broken_import_says_so_and_writes_nothing_and_a_good_one_imports(app_env, tmp_path):
     at = two_conversations(app_env)
     store = open_store()

@@ -165,6 +165,8 @@ def _bad_files(good: str) -> dict[str, tuple[bytes | str, str]]:
     no_title = json.loads(good)
     del no_title["conversations"][0]["title"]
     newer = dict(doc, version=2)
+    fifth_pane = json.loads(good)
+    fifth_pane["conversations"][0]["messages"][0]["pane"] = 4  # the compare view has letters A to D only
     huge = ('{"format": "egp-playground", "version": 1, "conversations": [{"title": "big", "messages": '
             '[{"role": "user", "text": "' + "a" * (MAX_IMPORT_BYTES + 10) + '"}]}]}')
     return {
@@ -184,13 +186,14 @@ def _bad_files(good: str) -> dict[str, tuple[bytes | str, str]]:
         "missing title": (json.dumps(no_title), "wrong type"),
         "string version": (json.dumps(dict(doc, version="1")), "wrong type"),
         "nan": (good.replace('"total_time": 0.9', '"total_time": NaN'), "not valid JSON"),
+        "pane out of range": (json.dumps(fifth_pane), "at most 4 panes"),
     }
 
 
 BAD_CASES = [
     "malformed", "truncated", "truncated at a boundary", "empty", "binary", "huge", "chatgpt", "other json",
     "json list", "newer version", "wrong text type", "wrong role", "messages not a list", "missing title",
-    "string version", "nan",
+    "string version", "nan", "pane out of range",
 ]
 
 

@@ -27,16 +27,24 @@ def _delete(conv_id: str) -> None:
         conversation.open_conversation(None)
 
 
+def _rename(conv_id: str, key: str) -> None:
+    """The title input changed: save it (the store tidies spaces; an empty title is ignored).
+
+    A callback, not a check in the page: comparing the input with the stored title on every run
+    would rename again forever when the two differ only by spaces ("x " is stored as "x")."""
+    title = st.session_state.get(key) or ""
+    if title.strip():
+        services.store().rename_conversation(conv_id, title, services.owner())
+
+
 def current_conversation_tools(conv_id: str) -> None:
     store = services.store()
     conv = store.get_conversation(conv_id, owner=services.owner())
     if conv is None:
         return
     with st.sidebar.expander("This conversation", icon=":material/folder_open:"):
-        title = st.text_input("Title", value=conv.title, key=f"title-{conv_id}")
-        if title.strip() and title != conv.title:
-            store.rename_conversation(conv_id, title.strip(), services.owner())
-            st.rerun()
+        st.text_input("Title", value=conv.title, key=f"title-{conv_id}", on_change=_rename,
+                      args=(conv_id, f"title-{conv_id}"))
         name = _slug(conv.title)
         st.download_button(
             "Export as Markdown", lambda: export_conversation_markdown(store, conv_id),

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import schema as s
 from .errors import ImportFailed, NotFound
-from .store import Conversation, Message, Store, _title, clean_dict, clean_text, new_id
+from .store import MAX_PANES, Conversation, Message, Store, clean_dict, clean_text, clean_title, new_id
 
 FORMAT = "egp-playground"
 VERSION = 1
@@ -128,7 +128,7 @@ class _MessageIn(_Strict):
     metrics: dict[str, Any] | None = None
     error: str | None = None
     finish_reason: str | None = None
-    pane: int | None = Field(default=None, ge=0, le=64)
+    pane: int | None = Field(default=None, ge=0)
     created_at: datetime | None = Field(default=None, strict=False)
     updated_at: datetime | None = Field(default=None, strict=False)
 
@@ -208,6 +208,12 @@ def _parse(data: bytes | str) -> _ExportIn:
                     detail) from None
     if sum(len(c.messages) for c in parsed.conversations) > MAX_MESSAGES:
         raise _fail(f"The file holds more than {MAX_MESSAGES} messages. Export fewer conversations at a time.")
+    for i, conv in enumerate(parsed.conversations):
+        panes = [m.pane for m in conv.messages if m.pane is not None and m.pane >= MAX_PANES]
+        if panes:
+            raise _fail(f"The comparison \"{clean_title(conv.title)[:60]}\" has an answer in pane {panes[0] + 1}, "
+                        f"but a comparison has at most {MAX_PANES} panes. The file may have been edited by hand.",
+                        f"conversations.{i}: pane {panes[0]}")
     return parsed
 
 
@@ -225,7 +231,7 @@ def import_json(store: Store, data: bytes | str, owner: str) -> int:
         cid = new_id()
         created = conv.created_at or now
         conv_rows.append({
-            "id": cid, "owner": owner, "title": _title(conv.title), "kind": clean_text(conv.kind) or "chat",
+            "id": cid, "owner": owner, "title": clean_title(conv.title), "kind": clean_text(conv.kind) or "chat",
             "settings": clean_dict(conv.settings) or {}, "created_at": created,
             "updated_at": conv.updated_at or created,
         })

@@ -28,6 +28,8 @@ from .redact import strip_secrets
 STATUSES = ("complete", "streaming", "stopped", "error", "interrupted")
 ROLES = ("system", "user", "assistant")
 TITLE_MAX = 200
+MAX_PANES = 4
+"""A comparison has at most this many answers side by side (panes 0 to 3, letters A to D)."""
 
 
 @dataclass(slots=True)
@@ -94,7 +96,8 @@ def _without_nul(value: Any) -> Any:
     return value
 
 
-def _title(title: str | None) -> str:
+def clean_title(title: str | None) -> str:
+    """The title as stored: one line, single spaces, at most TITLE_MAX characters, never empty."""
     title = " ".join((clean_text(title) or "").split())
     return title[:TITLE_MAX] or "New chat"
 
@@ -165,7 +168,7 @@ class Store:
         now = s.utcnow()
         with self._write() as conn:
             conn.execute(sa.insert(s.conversations).values(
-                id=cid, owner=owner, title=_title(title), created_at=now, updated_at=now,
+                id=cid, owner=owner, title=clean_title(title), created_at=now, updated_at=now,
                 settings=clean_dict(settings) or {}, kind=kind or "chat"))
         return cid
 
@@ -201,7 +204,7 @@ class Store:
         c = s.conversations.c
         with self._write() as conn:
             result = conn.execute(sa.update(s.conversations).where(c.id == id, c.owner == owner)
-                                  .values(title=_title(title)))
+                                  .values(title=clean_title(title)))
         return result.rowcount > 0
 
     def delete_conversation(self, id: str, owner: str) -> bool:  # noqa: A002
@@ -231,6 +234,8 @@ class Store:
             raise ValueError(f"role must be one of {ROLES}, not {role!r}")
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, not {status!r}")
+        if pane is not None and not 0 <= pane < MAX_PANES:
+            raise ValueError(f"pane must be from 0 to {MAX_PANES - 1}, not {pane!r}")
         mid = new_id()
         now = s.utcnow()
         m = s.messages.c
