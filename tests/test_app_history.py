@@ -64,6 +64,23 @@ def test_rename_and_delete_with_confirmation(app_env):
     assert at.title[0].value == "EGP Playground"  # back to an empty chat
 
 
+def test_chats_stay_listed_after_many_comparisons_and_show_more_reaches_the_rest(app_env):
+    store = open_store()
+    try:
+        old = [store.create_conversation("local", f"Old chat {i}") for i in range(60)]
+        for i in range(55):  # newer than every chat: a list of 50 of any kind held no chat at all
+            store.create_conversation("local", f"Comparison {i}", kind="compare")
+    finally:
+        store.close()
+    at = start()
+    listed = [t for t in sidebar_buttons(at) if t.startswith("Old chat")]
+    assert len(listed) == 50 and not any(t.startswith("Comparison") for t in sidebar_buttons(at))
+    click(at, "Show more", at.sidebar)
+    listed = [t for t in sidebar_buttons(at) if t.startswith("Old chat")]
+    assert sorted(listed) == sorted(f"Old chat {i}" for i in range(len(old)))
+    assert "Show more" not in sidebar_buttons(at)  # nothing left to show
+
+
 def test_renaming_to_a_title_with_spaces_around_it_ends(app_env):
     """The store keeps "Fruit facts" for "Fruit facts  "; the run must still end (it used to rename
     and rerun forever, because the input and the stored title never became equal)."""

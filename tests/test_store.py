@@ -93,6 +93,8 @@ def test_add_message_validates(store: Store) -> None:
         store.add_message(cid, "robot", "x")
     with pytest.raises(ValueError):
         store.add_message(cid, "user", "x", status="done")
+    with pytest.raises(ValueError):  # a comparison has panes A to D
+        store.add_message(cid, "assistant", "x", pane=4)
     assert store.messages(cid) == []
 
 
@@ -150,6 +152,21 @@ def test_list_newest_updated_first_and_per_owner(store: Store) -> None:
     assert [x.id for x in store.list_conversations("alice", limit=2)] == [a, c]
     assert [x.title for x in store.list_conversations("bob")] == ["Bob's"]
     assert store.list_conversations("carol") == []
+
+
+def test_list_filters_by_kind_in_the_query_and_pages_through_the_rest(store: Store) -> None:
+    """60 comparisons newer than every chat must not push the chats out of a page of 50."""
+    chats = [store.create_conversation("alice", f"chat {i}") for i in range(3)]
+    for i in range(60):
+        store.create_conversation("alice", f"compare {i}", kind="compare")
+    assert {c.id for c in store.list_conversations("alice", limit=50, kind="chat")} == set(chats)
+    assert len(store.list_conversations("alice", limit=50, kind="compare")) == 50
+    pages = [store.list_conversations("alice", limit=25, kind="compare", offset=o) for o in (0, 25, 50)]
+    assert [len(p) for p in pages] == [25, 25, 10]
+    ids = [c.id for p in pages for c in p]
+    assert len(set(ids)) == 60  # every one once, none skipped
+    assert all(c.kind == "compare" for p in pages for c in p)
+    assert store.list_conversations("alice", kind="chat", offset=3) == []
 
 
 def test_search_titles_and_messages(store: Store) -> None:

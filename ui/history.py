@@ -13,6 +13,9 @@ from egp_core.store.exchange import (
 )
 from ui import conversation, services, state
 
+PAGE = 50
+"""Chats listed in the sidebar at first, and added by each "Show more"."""
+
 
 def _slug(title: str) -> str:
     keep = "".join(c if c.isalnum() else "-" for c in title.lower()).strip("-")
@@ -77,12 +80,20 @@ def current_conversation_tools(conv_id: str) -> None:
             )
 
 
+def _show_more() -> None:
+    st.session_state[state.HISTORY_SHOWN] += PAGE
+
+
 def conversation_list() -> None:
     sb = st.sidebar
     sb.button("New chat", icon=":material/add:", on_click=conversation.open_conversation, args=(None,), use_container_width=True)
     query = sb.text_input("Search conversations", key=state.SEARCH, placeholder="Search titles and messages")
-    found = services.store().list_conversations(services.owner(), query=query or None, limit=50)
-    found = [c for c in found if c.kind == "chat"]
+    shown = st.session_state.setdefault(state.HISTORY_SHOWN, PAGE)
+    # Chats only, filtered by the query (comparisons have their own list); one more than shown
+    # tells whether there is a next page.
+    found = services.store().list_conversations(services.owner(), query=query or None, limit=shown + 1,
+                                                kind="chat")
+    more, found = len(found) > shown, found[:shown]
     if not found:
         sb.caption("No conversations match." if query else "Your conversations will appear here.")
     current = st.session_state.get(state.CONVERSATION)
@@ -91,6 +102,8 @@ def conversation_list() -> None:
             conv.title, key=f"open-{conv.id}", on_click=conversation.open_conversation, args=(conv.id,),
             type="primary" if conv.id == current else "tertiary", use_container_width=True,
         )
+    if more:
+        sb.button("Show more", icon=":material/expand_more:", key="history-more", on_click=_show_more)
     owner = services.owner()
     with sb.expander("Export all / import", icon=":material/import_export:"):
         st.download_button(

@@ -25,6 +25,7 @@ PENDING_PROMPT = "pending_prompt"  # a starter prompt clicked, to send on this r
 TOTALS = "session_totals"  # running totals of this browser session
 COUNTED = "counted_message_ids"  # answers already added to the totals
 SEARCH = "history_search"
+HISTORY_SHOWN = "history_shown"  # how many chats the sidebar list shows ("Show more" adds a page)
 SESSION_CONNECTIONS = "session_connections"  # connections added in the page (keys stay here)
 SETTINGS_BY_CONNECTION = "settings_by_connection"  # last model/parameters per connection
 COMPARE_PANES = "compare_panes"  # number of panes on the compare page

@@ -182,10 +182,11 @@ class Store:
         return _conversation(row) if row else None
 
     def list_conversations(self, owner: str, query: str | None = None, limit: int = 100,
-                           kind: str | None = None) -> list[Conversation]:
-        """The owner's conversations, most recently updated first.
+                           kind: str | None = None, offset: int = 0) -> list[Conversation]:
+        """The owner's conversations, most recently updated first: `limit` of them after skipping `offset`.
 
         `query`: every word must appear (case-insensitive) in the title or in one of its messages.
+        `kind`: only conversations of that kind ("chat", "compare"), filtered in the query itself.
         """
         c, m = s.conversations.c, s.messages.c
         q = sa.select(s.conversations).where(c.owner == owner)
@@ -196,7 +197,7 @@ class Store:
             in_messages = sa.exists().where(m.conversation_id == c.id,
                                             sa.func.lower(m.text).like(pattern, escape="\\"))
             q = q.where(sa.or_(sa.func.lower(c.title).like(pattern, escape="\\"), in_messages))
-        q = q.order_by(c.updated_at.desc(), c.created_at.desc(), c.id).limit(limit)
+        q = q.order_by(c.updated_at.desc(), c.created_at.desc(), c.id).limit(limit).offset(max(0, offset))
         with self._read() as conn:
             return [_conversation(r) for r in conn.execute(q)]
 
