@@ -81,6 +81,35 @@ def test_chats_stay_listed_after_many_comparisons_and_show_more_reaches_the_rest
     assert "Show more" not in sidebar_buttons(at)  # nothing left to show
 
 
+def totals(at: AppTest) -> str:
+    return next(c.value for c in at.sidebar.caption if c.value.startswith("This session"))
+
+
+def test_session_totals_count_only_answers_this_session_started(app_env):
+    app_env.reply(text="Counted here.", usage={"prompt": 3, "completion": 2, "total": 5})
+    at = send(start(), "First question")
+    assert totals(at).startswith("This session: 1 answers · 5 tokens")
+    conv = at.session_state["conversation_id"]
+    click(at, "Create share link", at.sidebar)
+    token = next(c.value for c in at.sidebar.code if "?share=" in c.value).split("?share=")[1].strip()
+    # Another session opens the same conversation: its answer was not started there.
+    again = AppTest.from_file(APP, default_timeout=60)
+    again.query_params["c"] = conv
+    again.run()
+    assert "Counted here." in markdown(again)
+    assert totals(again).startswith("This session: 0 answers · 0 tokens")
+    # A share link neither.
+    viewer = AppTest.from_file(APP, default_timeout=60)
+    viewer.query_params["share"] = token
+    viewer.run()
+    assert "Counted here." in markdown(viewer)
+    assert all(not c.value.startswith("This session") or "0 answers" in c.value
+               for c in [*viewer.sidebar.caption, *viewer.caption])
+    # The first session still counts its own answer once, also after opening the list again.
+    click(at, "First question", at.sidebar)
+    assert totals(at).startswith("This session: 1 answers · 5 tokens")
+
+
 def test_renaming_to_a_title_with_spaces_around_it_ends(app_env):
     """The store keeps "Fruit facts" for "Fruit facts  "; the run must still end (it used to rename
     and rerun forever, because the input and the stored title never became equal)."""

@@ -69,10 +69,18 @@ def show_receipt(message: Any, prices: dict | None = None) -> None:
     )
 
 
+def started_here(message_id: str) -> None:
+    """This session started that answer: count it in the totals once it has ended."""
+    st.session_state.setdefault(state.STARTED, set()).add(message_id)
+
+
 def add_to_totals(message: Any, prices: dict | None = None) -> None:
-    """Count a finished answer once in this session's running totals."""
+    """Count a finished answer once in this session's running totals, if this session started it
+    (an old conversation or a share link opened here adds nothing)."""
     counted: set = st.session_state[state.COUNTED]
     if message.id in counted or message.status == "streaming":
+        return
+    if message.id not in st.session_state.get(state.STARTED, ()):
         return
     counted.add(message.id)
     totals = st.session_state[state.TOTALS]

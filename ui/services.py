@@ -16,6 +16,7 @@ from egp_core.generation import Generation, Registry
 from egp_core.local.launcher import LocalServer, ensure_local_server
 from egp_core.store import Store, open_store
 from egp_core.types import CompletionRequest
+from ui.receipt import started_here
 
 LOCAL_OWNER = "local"
 STALE_STREAM_SECONDS = 10.0
@@ -58,6 +59,7 @@ def _secrets_mapping() -> dict[str, Any]:
 def new_answer(settings: Any, request: CompletionRequest, message_id: str) -> Generation:
     """A Generation (not started yet) that answers `request` through the settings' connection,
     saves into message `message_id`, announces rate-limit waits, and closes its client when done."""
+    started_here(message_id)  # its tokens and cost count in this session's totals
     gen = Generation(None, request, sink=store(), message_id=message_id)
     gen.client = settings.client(on_retry=gen.note_retry)
     gen.on_finish = lambda g: g.client.close()

@@ -24,6 +24,7 @@ EDITING = "editing_message_id"  # user message being edited, if any
 PENDING_PROMPT = "pending_prompt"  # a starter prompt clicked, to send on this run
 TOTALS = "session_totals"  # running totals of this browser session
 COUNTED = "counted_message_ids"  # answers already added to the totals
+STARTED = "started_message_ids"  # answers this session started (only these count in the totals)
 SEARCH = "history_search"
 HISTORY_SHOWN = "history_shown"  # how many chats the sidebar list shows ("Show more" adds a page)
 SESSION_CONNECTIONS = "session_connections"  # connections added in the page (keys stay here)
@@ -75,5 +76,6 @@ def init() -> None:
         st.session_state.setdefault(key, value)
     st.session_state.setdefault(TOTALS, {"answers": 0, "prompt": 0, "completion": 0, "total": 0, "cost": None})
     st.session_state.setdefault(COUNTED, set())
+    st.session_state.setdefault(STARTED, set())
     st.session_state.setdefault(SESSION_CONNECTIONS, [])
     st.session_state.setdefault(SETTINGS_BY_CONNECTION, {})
