@@ -97,10 +97,11 @@ def check(template: str) -> None:
     parse(template)
 
 
-def variables(template: str) -> list[Variable]:
+def variables(*templates: str) -> list[Variable]:
     """Each variable once, in order of first appearance, with the first default
-    written for it anywhere."""
-    return _variables(parse(template))
+    written for it anywhere. Several templates (a system prompt and a user
+    message) are read as one set of variables, filled together by `render_all`."""
+    return _variables([part for template in templates for part in parse(template)])
 
 
 def _variables(parts: list[str | Placeholder]) -> list[Variable]:
@@ -115,28 +116,37 @@ def render(template: str, values: Mapping[str, object]) -> str:
     """Fill the template. A value that is absent or None takes the default;
     other values are written with str(). Raises `TemplateError` naming every
     variable left without a value."""
-    parts = parse(template)
-    defaults = {v.name: v.default for v in _variables(parts)}
-    out: list[str] = []
-    missing: dict[str, int] = {}
-    for part in parts:
-        if isinstance(part, str):
-            out.append(part)
-            continue
-        value = values.get(part.name)
-        default = part.default if part.default is not None else defaults[part.name]
-        if value is not None:
-            out.append(str(value))
-        elif default is not None:
-            out.append(default)
-        else:
-            missing.setdefault(part.name, part.position)
+    return render_all([template], values)[0]
+
+
+def render_all(templates: list[str], values: Mapping[str, object]) -> list[str]:
+    """Fill several templates with one set of variables (see `variables`)."""
+    parsed = [parse(template) for template in templates]
+    defaults = {v.name: v.default for v in _variables([part for parts in parsed for part in parts])}
+    filled: list[str] = []
+    missing: dict[str, tuple[str, int]] = {}
+    for template, parts in zip(templates, parsed, strict=True):
+        out: list[str] = []
+        for part in parts:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            value = values.get(part.name)
+            default = part.default if part.default is not None else defaults[part.name]
+            if value is not None:
+                out.append(str(value))
+            elif default is not None:
+                out.append(default)
+            else:
+                missing.setdefault(part.name, (template, part.position))
+        filled.append("".join(out))
     if missing:
         names = tuple(missing)
         listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
         them = "it" if len(names) == 1 else "them"
-        raise TemplateError(f"Fill in {listed}: the prompt has no value for {them}.", template, missing[names[0]], names)
-    return "".join(out)
+        template, position = missing[names[0]]
+        raise TemplateError(f"Fill in {listed}: the prompt has no value for {them}.", template, position, names)
+    return filled
 
 
 def escape(text: str) -> str:

@@ -90,8 +90,25 @@ def check_v4(conn: sa.Connection) -> None:
     assert conn.execute(sa.select(s.prices.c.prompt_per_1k)).scalar() == 0.5
 
 
+def seed_v5(conn: sa.Connection) -> None:
+    conn.execute(sa.insert(s.prompts).values(id="p1", owner="alice", tags=["writing"], team=False, share_token=None,
+                                             latest_version=2, created_at=T0, updated_at=T0, deleted_at=None))
+    conn.execute(sa.insert(s.prompt_versions), [
+        {"prompt_id": "p1", "version": n, "name": "Summarise", "description": "", "system_prompt": "",
+         "template": f"v{n} {{{{text}}}}", "model": None, "parameters": None, "note": "", "created_at": T0}
+        for n in (1, 2)])
+
+
+def check_v5(conn: sa.Connection) -> None:
+    rows = conn.execute(sa.select(s.prompt_versions.c.version, s.prompt_versions.c.template)
+                        .order_by(s.prompt_versions.c.version)).all()
+    assert [tuple(r) for r in rows] == [(1, "v1 {{text}}"), (2, "v2 {{text}}")]
+    assert conn.execute(sa.select(s.prompts.c.tags, s.prompts.c.team)).one() == (["writing"], False)
+
+
 SEEDS: dict[int, tuple[Callable, Callable]] = {1: (seed_v1, check_v1), 2: (seed_v2, check_v2),
-                                               3: (seed_v3, check_v3), 4: (seed_v4, check_v4)}
+                                               3: (seed_v3, check_v3), 4: (seed_v4, check_v4),
+                                               5: (seed_v5, check_v5)}
 
 
 def test_migrations_are_numbered_one_to_latest_and_all_seeded() -> None:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from egp_core.templates import TemplateError, Variable, check, escape, parse, render, variables
+from egp_core.templates import TemplateError, Variable, check, escape, parse, render, render_all, variables
 
 
 def test_fill_variables_and_defaults():
@@ -32,6 +32,16 @@ def test_a_variable_takes_its_first_default_unless_a_placeholder_has_its_own():
     assert variables(template) == [Variable("a", "x")]
     assert render(template, {}) == "x x x y"
     assert render(template, {"a": "v"}) == "v v v v"
+
+
+def test_a_system_prompt_and_a_message_share_one_set_of_variables():
+    system, user = "You write in a {{tone|formal}} tone for {{reader}}.", "Explain {{topic}} in a {{tone}} way."
+    assert variables(system, user) == [Variable("tone", "formal"), Variable("reader"), Variable("topic")]
+    assert render_all([system, user], {"reader": "kids", "topic": "rain"}) == [
+        "You write in a formal tone for kids.", "Explain rain in a formal way."]
+    with pytest.raises(TemplateError) as caught:
+        render_all([system, user], {})
+    assert caught.value.missing == ("reader", "topic")
 
 
 def test_default_is_taken_as_written_and_may_be_empty_or_multiline():

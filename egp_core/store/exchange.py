@@ -167,11 +167,12 @@ def _fail(message: str, detail: str = "") -> ImportFailed:
     return ImportFailed(message + " Nothing was imported.", detail=detail)
 
 
-def _parse(data: bytes | str) -> _ExportIn:
+def load_json(data: bytes | str, what: str = "conversations") -> Any:
+    """The JSON document in an uploaded file; ImportFailed saying what is wrong with it."""
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     if len(raw) > MAX_IMPORT_BYTES:
         raise _fail(f"The file is too large ({len(raw) / 1e6:.1f} MB); the limit is "
-                    f"{MAX_IMPORT_BYTES // (1024 * 1024)} MB. Export fewer conversations at a time.",
+                    f"{MAX_IMPORT_BYTES // (1024 * 1024)} MB. Export fewer {what} at a time.",
                     f"{len(raw)} bytes")
     if not raw.strip():
         raise _fail("The file is empty.")
@@ -180,16 +181,22 @@ def _parse(data: bytes | str) -> _ExportIn:
     except UnicodeDecodeError as exc:
         raise _fail("This is not a text file. Choose a JSON file exported from EGP Playground.", str(exc)) from None
     try:
-        doc = json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant)
     except ValueError as exc:
-        if not isinstance(exc, json.JSONDecodeError):
-            raise _fail("The file is not valid JSON. Choose a JSON file exported from EGP Playground.",
-                        str(exc)) from None
-        if exc.pos >= len(text.rstrip()):
+        if isinstance(exc, json.JSONDecodeError) and exc.pos >= len(text.rstrip()):
             raise _fail("The file is cut off: it ends in the middle. Download the export again.",
                         str(exc)) from None
         raise _fail("The file is not valid JSON. Choose a JSON file exported from EGP Playground.",
                     str(exc)) from None
+
+
+def validation_detail(exc: ValidationError) -> str:
+    """The first few problems pydantic found, as one line for the technical detail."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+
+
+def _parse(data: bytes | str) -> _ExportIn:
+    doc = load_json(data)
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         foreign = _describe_foreign(doc)
         lead = foreign + " " if foreign else "This file was not exported from EGP Playground. "
@@ -202,10 +209,8 @@ def _parse(data: bytes | str) -> _ExportIn:
     try:
         parsed = _ExportIn.model_validate(doc)
     except ValidationError as exc:
-        errors = exc.errors()
-        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5])
         raise _fail("The file has the right format but some of its content is damaged or of the wrong type.",
-                    detail) from None
+                    validation_detail(exc)) from None
     if sum(len(c.messages) for c in parsed.conversations) > MAX_MESSAGES:
         raise _fail(f"The file holds more than {MAX_MESSAGES} messages. Export fewer conversations at a time.")
     for i, conv in enumerate(parsed.conversations):

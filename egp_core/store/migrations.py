@@ -92,11 +92,44 @@ def _m4_votes_and_prices(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _m5_prompts(conn: Connection) -> None:
+    """The prompt library: prompts (owner, tags, sharing, soft delete) and their immutable versions."""
+    md = sa.MetaData()
+    sa.Table(
+        "prompts", md,
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("owner", sa.String(320), nullable=False),
+        sa.Column("tags", sa.JSON, nullable=False),
+        sa.Column("team", sa.Boolean, nullable=False),
+        sa.Column("share_token", sa.String(64), unique=True),
+        sa.Column("latest_version", sa.Integer, nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("updated_at", UTCDateTime, nullable=False),
+        sa.Column("deleted_at", UTCDateTime),
+        sa.Index("ix_prompts_owner_updated", "owner", "updated_at"),
+    )
+    sa.Table(
+        "prompt_versions", md,
+        sa.Column("prompt_id", sa.String(32), sa.ForeignKey("prompts.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("version", sa.Integer, primary_key=True),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("description", sa.Text, nullable=False),
+        sa.Column("system_prompt", sa.Text, nullable=False),
+        sa.Column("template", sa.Text, nullable=False),
+        sa.Column("model", sa.Text),
+        sa.Column("parameters", sa.JSON),
+        sa.Column("note", sa.Text, nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "conversations and messages", _m1_conversations_and_messages),
     (2, "share links", _m2_shares),
     (3, "conversation kind, message pane", _m3_kind_and_pane),
     (4, "votes and prices", _m4_votes_and_prices),
+    (5, "prompt library", _m5_prompts),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -105,3 +105,30 @@ prices = sa.Table(
     sa.Column("completion_per_1k", sa.Float, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
+
+prompts = sa.Table(
+    "prompts", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("owner", sa.String(320), nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("team", sa.Boolean, nullable=False),  # shared with everyone signed in
+    sa.Column("share_token", sa.String(64), unique=True),  # a read-only link, when made
+    sa.Column("latest_version", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("deleted_at", UTCDateTime),  # soft delete: undone until purged
+)
+
+prompt_versions = sa.Table(  # rows are only ever inserted: a version never changes
+    "prompt_versions", metadata,
+    sa.Column("prompt_id", sa.String(32), sa.ForeignKey("prompts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("system_prompt", sa.Text, nullable=False),
+    sa.Column("template", sa.Text, nullable=False),
+    sa.Column("model", sa.Text),
+    sa.Column("parameters", sa.JSON),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
