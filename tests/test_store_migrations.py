@@ -106,9 +106,25 @@ def check_v5(conn: sa.Connection) -> None:
     assert conn.execute(sa.select(s.prompts.c.tags, s.prompts.c.team)).one() == (["writing"], False)
 
 
+def seed_v6(conn: sa.Connection) -> None:
+    conn.execute(sa.insert(s.demos).values(id="d1", code="ABC234", owner="alice", title="Demo", settings={},
+                                           created_at=T0))
+    conn.execute(sa.insert(s.rounds).values(id="r1", demo_id="d1", owner="alice", number=1, status="open",
+                                            contestants=["m1", "m2"], created_at=T0))
+    conn.execute(sa.insert(s.round_votes).values(round_id="r1", voter="v", choice="A", source="s",
+                                                 created_at=T0))
+
+
+def check_v6(conn: sa.Connection) -> None:
+    # the one-click vote of version 4 became a revealed round that the leaderboard reads
+    old = conn.execute(sa.select(s.rounds.c.outcome, s.rounds.c.status).where(s.rounds.c.id == "v1")).first()
+    assert old is not None and old.status == "revealed" and old.outcome["winner"] == 0
+    assert conn.execute(sa.select(s.round_votes.c.choice).where(s.round_votes.c.round_id == "r1")).scalar() == "A"
+
+
 SEEDS: dict[int, tuple[Callable, Callable]] = {1: (seed_v1, check_v1), 2: (seed_v2, check_v2),
                                                3: (seed_v3, check_v3), 4: (seed_v4, check_v4),
-                                               5: (seed_v5, check_v5)}
+                                               5: (seed_v5, check_v5), 6: (seed_v6, check_v6)}
 
 
 def test_migrations_are_numbered_one_to_latest_and_all_seeded() -> None:

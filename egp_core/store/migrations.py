@@ -124,12 +124,64 @@ def _m5_prompts(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _m6_demo_rounds(conn: Connection) -> None:
+    """Demo day: a presenter's demo (its short vote code), its blind rounds, and the room's votes.
+
+    Earlier one-click blind votes become rounds of no demo, so the leaderboard keeps them.
+    """
+    md = sa.MetaData()
+    sa.Table(
+        "demos", md,
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("code", sa.String(16), nullable=False, unique=True),
+        sa.Column("owner", sa.String(320), nullable=False),
+        sa.Column("title", sa.Text, nullable=False),
+        sa.Column("settings", sa.JSON, nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+    )
+    rounds = sa.Table(
+        "rounds", md,
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("demo_id", sa.String(32), sa.ForeignKey("demos.id", ondelete="CASCADE"), nullable=True),
+        sa.Column("owner", sa.String(320), nullable=False),
+        sa.Column("number", sa.Integer, nullable=False),
+        sa.Column("conversation_id", sa.String(32), nullable=True),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("contestants", sa.JSON, nullable=False),
+        sa.Column("outcome", sa.JSON, nullable=True),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("closed_at", UTCDateTime, nullable=True),
+        sa.Index("ix_rounds_demo_number", "demo_id", "number"),
+    )
+    sa.Table(
+        "round_votes", md,
+        sa.Column("round_id", sa.String(32), sa.ForeignKey("rounds.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("voter", sa.String(64), primary_key=True),
+        sa.Column("choice", sa.String(8), nullable=False),
+        sa.Column("source", sa.String(64), nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Index("ix_round_votes_source_created", "source", "created_at"),
+    )
+    md.create_all(conn)
+    old = sa.table("votes", sa.column("id"), sa.column("conversation_id"), sa.column("owner"),
+                   sa.column("winner_model"), sa.column("models", sa.JSON), sa.column("created_at", UTCDateTime))
+    for row in conn.execute(sa.select(old)).mappings().all():
+        models = list(row["models"] or [])
+        winner = models.index(row["winner_model"]) if row["winner_model"] in models else None
+        conn.execute(sa.insert(rounds).values(
+            id=row["id"], demo_id=None, owner=row["owner"], number=0, conversation_id=row["conversation_id"],
+            status="revealed", contestants=models,
+            outcome={"winner": winner, "tally": {}, "source": "presenter"},
+            created_at=row["created_at"], closed_at=row["created_at"]))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "conversations and messages", _m1_conversations_and_messages),
     (2, "share links", _m2_shares),
     (3, "conversation kind, message pane", _m3_kind_and_pane),
     (4, "votes and prices", _m4_votes_and_prices),
     (5, "prompt library", _m5_prompts),
+    (6, "demo rounds and audience votes", _m6_demo_rounds),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -132,3 +132,36 @@ prompt_versions = sa.Table(  # rows are only ever inserted: a version never chan
     sa.Column("note", sa.Text, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
+
+demos = sa.Table(
+    "demos", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("code", sa.String(16), nullable=False, unique=True),
+    sa.Column("owner", sa.String(320), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("settings", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+rounds = sa.Table(
+    "rounds", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("demo_id", sa.String(32), sa.ForeignKey("demos.id", ondelete="CASCADE"), nullable=True),
+    sa.Column("owner", sa.String(320), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("conversation_id", sa.String(32), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("contestants", sa.JSON, nullable=False),
+    sa.Column("outcome", sa.JSON, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("closed_at", UTCDateTime, nullable=True),
+)
+
+round_votes = sa.Table(
+    "round_votes", metadata,
+    sa.Column("round_id", sa.String(32), sa.ForeignKey("rounds.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("voter", sa.String(64), primary_key=True),
+    sa.Column("choice", sa.String(8), nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
