@@ -51,8 +51,9 @@ from .errors import (
     RateLimitError,
     ServerError,
     TimeoutError,
+    scrub,
 )
-from .retry import RetryPolicy, parse_retry_after
+from .retry import RetryPolicy, T, parse_retry_after
 from .sse import EventSource, StreamCut, iter_body, response_socket
 from .types import Chunk, Completion, CompletionRequest, Metrics, TokenLogprob, TokenUsage
 
@@ -181,6 +182,7 @@ class EGPClient:
         self.fallback_models = list(fallback_models or [])
         self.on_retry = on_retry
         self.last_list_error: EGPError | None = None
+        self._closing = threading.Event()  # set by close(): ends a retry's wait at once
         self.model_paths: tuple[str, ...] = MODEL_LIST_PATHS
         self.session = requests.Session()
         adapter = _TrackingAdapter()
@@ -209,6 +211,8 @@ class EGPClient:
                 f"account_id={self.account_id!r}, api_key=<{key}>)")
 
     def close(self) -> None:
+        """Close the connections; a call waiting to retry gives up at once."""
+        self._closing.set()
         self.session.close()
 
     def __enter__(self) -> EGPClient:
@@ -240,7 +244,7 @@ class EGPClient:
             return Completion(text=text, finish_reason=finish, usage=usage, model=request.model,
                               candidates=extras.candidates(text), logprobs=extras.logprobs or None)
 
-        done = self.retry.run(attempt, self.on_retry)
+        done = self._retrying(attempt)
         total = time.monotonic() - started
         tokens = done.usage.completion if done.usage and done.usage.completion is not None else None
         done.metrics = Metrics(time_to_first_token=total, total_time=total,
@@ -262,8 +266,7 @@ class EGPClient:
         for path in self.model_paths:
             url = self._url(path)
             try:
-                response = self.retry.run(lambda url=url: self._send("GET", url, None, stream=False),
-                                          self.on_retry)
+                response = self._retrying(lambda url=url: self._send("GET", url, None, stream=False))
                 items = _model_items(response.json())
             except (ConnectionFailed, TimeoutError, AuthenticationError) as error:
                 self.last_list_error = error
@@ -293,7 +296,7 @@ class EGPClient:
     def get_json(self, path: str) -> Any:
         """GET `path` (with this client's headers and retries) and return its JSON."""
         url = self._url(path)
-        response = self.retry.run(lambda: self._send("GET", url, None, stream=False), self.on_retry)
+        response = self._retrying(lambda: self._send("GET", url, None, stream=False))
         try:
             return response.json()
         except ValueError:
@@ -309,10 +312,18 @@ class EGPClient:
             body["account_id"] = self.account_id
         return body
 
+    def _retrying(self, attempt: Callable[[], T]) -> T:
+        """One call under the retry policy (a retry's wait ends when the client is closed); its
+        error leaves scrubbed of this client's key and of anything key-like."""
+        try:
+            return self.retry.run(attempt, self.on_retry, stop=self._closing)
+        except EGPError as error:
+            error.scrub(self._api_key)
+            raise
+
     def _redact(self, text: str) -> str:
         """Technical text without the key, user info or query strings."""
-        if self._api_key:
-            text = text.replace(self._api_key, "***")
+        text = scrub(text, self._api_key)
         text = re.sub(r"(\w+://)[^/@\s'\"]*@", r"\1", text)
         return re.sub(r"\?[^\s'\"()]*", "?...", text)
 
@@ -332,7 +343,9 @@ class EGPClient:
             raise TimeoutError("The server did not accept the connection in time. Check the endpoint URL "
                                "and your network.", url=safe_url(url), detail=self._redact(repr(exc))) from None
         except requests.exceptions.Timeout as exc:
-            raise TimeoutError(url=safe_url(url), detail=self._redact(repr(exc))) from None
+            if method == "GET":  # a read: asking again is free
+                raise TimeoutError(url=safe_url(url), detail=self._redact(repr(exc))) from None
+            raise _generation_timeout(url, self._redact(repr(exc)), self.timeout[1]) from None
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                 requests.exceptions.InvalidSchema) as exc:
             error = ConnectionFailed("The endpoint URL is not valid. Check it in Settings.", url=safe_url(url),
@@ -537,6 +550,7 @@ class CompletionStream:
                 except EGPError as error:
                     if self.closed:
                         return
+                    error.scrub(client._api_key)
                     delay = None if self._chunks else client.retry.delay_for(error, attempt)
                     if delay is None:
                         raise
@@ -606,7 +620,7 @@ class CompletionStream:
             if self.closed:
                 return
             if isinstance(exc, socket.timeout | urllib3.exceptions.ReadTimeoutError):
-                raise TimeoutError(url=safe_url(url), detail=client._redact(repr(exc))) from None
+                raise _generation_timeout(url, client._redact(repr(exc)), client.timeout[1]) from None
             raise ProtocolError("The connection to the server was cut before the answer finished. Try again.",
                                 url=safe_url(url), detail=client._redact(repr(exc))) from None
         self._finish()
@@ -651,6 +665,16 @@ class CompletionStream:
             response, self._response = self._response, None
         if response is not None:
             _abort(response)
+
+
+def _generation_timeout(url: str, detail: str, seconds: float) -> TimeoutError:
+    """No byte of the answer within the read timeout. Not retried: the server may still be
+    generating (and billing) the first answer, so sending it again could cost two or three."""
+    error = TimeoutError(f"The model sent nothing for {seconds:.0f} seconds, so the answer was given up. "
+                         "It was not asked again (that could cost twice); try again, or pick a faster model.",
+                         url=safe_url(url), detail=detail)
+    error.retryable = False
+    return error
 
 
 def _event_error_message(data: str) -> str:

@@ -8,6 +8,42 @@ excerpt, URL without secrets) for an expander below it.
 from __future__ import annotations
 
 import json
+import re
+
+HIDDEN = "[key]"
+"""What a credential is replaced with in any text a person or the store sees."""
+
+# A header or field that carries a credential, as a proxy echoing the request shows it:
+# `x-api-key: sk-..`, `"Authorization": "Bearer .."`, `{'api_key': '..'}`, `?api_key=..&`.
+_SECRET_FIELD = re.compile(
+    r"""(?ix)
+    (?P<name>["']?\b(?:x-api-key|api[-_]?key|authorization|proxy-authorization|x-auth-token|auth[-_]?token
+        |access[-_]?token|refresh[-_]?token|client[-_]?secret|password|cookie|set-cookie)["']?)
+    (?P<sep>\s*[:=]\s*)
+    (?P<quote>["']?)
+    (?P<value>(?:(?:bearer|basic)\s+)?[^\s"',;&}\]]{8,})""")
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{4,}")
+# sk-... (OpenAI and most vendors), and key-/api- tokens that hold a digit and are long enough.
+_KEYISH = re.compile(r"(?i)\bsk-[A-Za-z0-9*_\-.]{4,}|\b(?:key|api)[-_](?=[A-Za-z0-9*_\-.]*\d)[A-Za-z0-9*_\-.]{12,}")
+_MASKED_ECHO = re.compile(r"(Incorrect API key provided: )\S+")
+
+
+def scrub(text: str | None, *secrets: str | None) -> str:
+    """`text` without credentials: the `secrets` given (the client's own key), the values of
+    key-carrying headers and fields (x-api-key, Authorization, api_key, cookie...), bearer tokens,
+    OpenAI's masked echo of a key and key-like tokens (sk-..., key-...), each replaced by HIDDEN.
+
+    The one scrubbing step for every client: applied to every error's message, detail and body
+    before anything is stored or shown."""
+    if not text:
+        return text or ""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, HIDDEN)
+    text = _SECRET_FIELD.sub(lambda m: m["name"] + m["sep"] + m["quote"] + HIDDEN, text)
+    text = _BEARER.sub(lambda m: f"{m[1]} {HIDDEN}", text)
+    text = _MASKED_ECHO.sub(rf"\1{HIDDEN}.", text)
+    return _KEYISH.sub(HIDDEN, text)
 
 
 class EGPError(Exception):
@@ -32,6 +68,24 @@ class EGPError(Exception):
         self.body = (body or "")[:500]
         self._detail = detail
         super().__init__(self.user_message)
+        self.scrub()
+
+    def scrub(self, *secrets: str | None) -> EGPError:
+        """Remove credentials (see `scrub`) from everything this error shows; returns itself.
+
+        Every error is scrubbed of key-looking text when made; a client calls this again with its
+        own key before the error leaves it."""
+        self.user_message = scrub(self.user_message, *secrets)
+        self.body = scrub(self.body, *secrets)
+        if self._detail:
+            self._detail = scrub(self._detail, *secrets)
+        if self.url:
+            self.url = scrub(self.url, *secrets)
+        messages = getattr(self, "messages", None)
+        if messages:
+            self.messages = [scrub(m, *secrets) for m in messages]
+        self.args = (self.user_message,)
+        return self
 
     @property
     def detail(self) -> str:
@@ -126,8 +180,8 @@ class RequestTooLarge(EGPError):
 
 
 def error_to_dict(error: EGPError) -> dict[str, str]:
-    """What is saved with a failed message: kind, the person's message, the detail."""
-    return {"kind": error.kind, "message": error.user_message, "detail": error.detail}
+    """What is saved with a failed message: kind, the person's message, the detail (scrubbed)."""
+    return {"kind": error.kind, "message": scrub(error.user_message), "detail": scrub(error.detail)}
 
 
 def error_from_dict(data: dict | str | None) -> EGPError | None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -56,21 +55,12 @@ CHAT_PATH = OPENAI.chat_path
 MODELS_PATH = OPENAI.model_paths[0]
 DEFAULT_OPENAI_URL = "https://api.openai.com"
 
-_KEYISH = re.compile(r"\b(sk|key|api)[-_][A-Za-z0-9*_\-.]{4,}", re.IGNORECASE)
 
 
 def api_root(base_url: str) -> str:
     """The server root: "http://host:8000/v1/" -> "http://host:8000" (paths add /v1 themselves)."""
     url = base_url.strip().rstrip("/")
     return url[: -len("/v1")] if url.endswith("/v1") else url
-
-
-def redact(text: str, api_key: str | None) -> str:
-    """`text` with the key, OpenAI's masked echo of it, and key-like tokens replaced by "[key]"."""
-    if api_key:
-        text = text.replace(api_key, "[key]")
-    text = re.sub(r"(Incorrect API key provided: )\S+", r"\1[key].", text)
-    return _KEYISH.sub("[key]", text)
 
 
 def _common(request: CompletionRequest, stream: bool, include_usage: bool, top_k: bool,
@@ -251,8 +241,8 @@ class OpenAIClient(EGPClient):
         if message is None and isinstance(payload, dict) and "detail" in payload and "choices" not in payload:
             message = str(payload["detail"])  # SGP v5 reports FastAPI-style
         if message is not None:
-            error = ServerError("The server reported a problem: " + redact(message, self._api_key)[:300],
-                                url=safe_url(url), body=redact(json.dumps(payload), self._api_key),
+            error = ServerError("The server reported a problem: " + message[:300],
+                                url=safe_url(url), body=json.dumps(payload),
                                 detail="The server sent an error object instead of an answer.")
             raise error
         try:
@@ -273,30 +263,16 @@ class OpenAIClient(EGPClient):
         return text, finish, usage
 
     def _send(self, *args: Any, **kwargs: Any) -> requests.Response:
-        """EGPClient._send, plus: retry once without `stream_options` for servers that refuse it,
-        and scrub the key (and OpenAI's masked echo of it) from every error."""
+        """EGPClient._send, plus: retry once without `stream_options` for servers that refuse it.
+        (Errors are scrubbed of the key where every client's are: EGPClient._retrying.)"""
         body = kwargs.get("body", args[2] if len(args) > 2 else None)
         try:
-            try:
-                return super()._send(*args, **kwargs)
-            except InvalidRequestError as error:
-                if not (isinstance(body, dict) and "stream_options" in body and "stream_options" in error.body):
-                    raise
-                body.pop("stream_options")  # an older server; later attempts go without it too
-                return super()._send(*args, **kwargs)
-        except EGPError as error:
-            raise self._scrub(error) from None
-
-    def _scrub(self, error: EGPError) -> EGPError:
-        key = self._api_key
-        error.body = redact(error.body or "", key)
-        if error._detail:
-            error._detail = redact(error._detail, key)
-        if isinstance(error, InvalidRequestError):
-            error.messages = [redact(m, key) for m in error.messages]
-        error.user_message = redact(error.user_message, key)
-        error.args = (error.user_message,)
-        return error
+            return super()._send(*args, **kwargs)
+        except InvalidRequestError as error:
+            if not (isinstance(body, dict) and "stream_options" in body and "stream_options" in error.body):
+                raise
+            body.pop("stream_options")  # an older server; later attempts go without it too
+            return super()._send(*args, **kwargs)
 
 
 def sgp_v5_client(base_url: str, api_key: str | None = None, account_id: str | None = None,

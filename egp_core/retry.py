@@ -1,6 +1,8 @@
 """The retry policy, written once: what is retried, and how long to wait.
 
-Retried: connection errors, timeouts, 408, 409, 429 and 5xx (the errors whose
+Retried: connection errors, connect timeouts, read timeouts of reads (listing
+models; never of a generation, which may be running and billed on the server:
+the client marks those not retryable), 408, 409, 429 and 5xx (the errors whose
 `retryable` is true), up to `max_retries` times, waiting 0.5 s doubling each
 time, capped at 8 s, with jitter (the newer SDKs' policy). A server-given
 `Retry-After` / `retry-after-ms` is honoured when it is at most 60 s; a longer
@@ -12,12 +14,16 @@ has been yielded (the client enforces that; this module only decides delays).
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import TypeVar
 
 from .errors import EGPError
+
+T = TypeVar("T")
 
 RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 MAX_SERVER_DELAY = 60.0
@@ -64,18 +70,23 @@ class RetryPolicy:
             return server_delay if server_delay <= MAX_SERVER_DELAY else None
         return self.backoff(attempt)
 
-    def run(self, attempt_fn: Callable[[], object], on_retry: Callable[[EGPError, float], None] | None = None,
-            sleep: Callable[[float], None] = time.sleep):
-        """Call `attempt_fn` until it returns, retrying retryable EGPErrors per the policy."""
+    def run(self, attempt_fn: Callable[[], T], on_retry: Callable[[EGPError, float], None] | None = None,
+            stop: threading.Event | None = None) -> T:
+        """Call `attempt_fn` until it returns, retrying retryable EGPErrors per the policy.
+
+        The wait between attempts is a wait on `stop`: setting it (Stop, closing the client) ends
+        the wait at once, and the last error is raised instead of trying again."""
+        stop = stop if stop is not None else threading.Event()
         attempt = 0
         while True:
             try:
                 return attempt_fn()
             except EGPError as error:
-                delay = self.delay_for(error, attempt)
+                delay = None if stop.is_set() else self.delay_for(error, attempt)
                 if delay is None:
                     raise
                 if on_retry is not None:
                     on_retry(error, delay)
-                sleep(delay)
+                if stop.wait(delay):
+                    raise
                 attempt += 1

@@ -48,7 +48,8 @@ MODEL_PATHS = {"v5": "/v5/chat/completions/models", "v4": "/v4/models", "v3": "/
 DEFAULT_MODELS = ["fake-model", "fake-model-large"]
 _SCRIPT_METHODS = {
     "reset", "reply", "fail", "drop_after", "stall_after", "malformed", "error_event", "send_done",
-    "comments", "split_writes", "delay_first_byte", "models", "require_key", "no_usage", "close_delimited",
+    "comments", "split_writes", "delay_first_byte", "delay_first_token", "models", "require_key", "no_usage",
+    "close_delimited",
     "v5",
 }
 
@@ -78,6 +79,7 @@ class _Failure:
     retry_after_ms: int | None = None
     body: Any = None
     paths: tuple[str, ...] = GENERATION_PATHS
+    echo: str | None = None
 
 
 @dataclass
@@ -100,6 +102,7 @@ class _Script:
     split: int | None = None
     first_byte_delay: float = 0.0
     first_byte_delay_times: int | None = None
+    first_token_delay: float = 0.0
     models: list[Any] = field(default_factory=lambda: list(DEFAULT_MODELS))
     model_versions: tuple[str, ...] = ("v5", "v4", "v3")
     api_key: str | None = None
@@ -178,9 +181,13 @@ class FakeEGP:
         return self
 
     def fail(self, status: int = 500, *, retry_after: float | str | None = None, retry_after_ms: int | None = None,
-             body: Any = None, times: int = 1, paths: list[str] | tuple[str, ...] | None = None) -> FakeEGP:
-        """Answer the next `times` requests (to `paths`, default the generation paths) with `status`."""
-        f = _Failure(status, retry_after, retry_after_ms, body, tuple(paths) if paths else GENERATION_PATHS)
+             body: Any = None, times: int = 1, paths: list[str] | tuple[str, ...] | None = None,
+             echo: str | None = None) -> FakeEGP:
+        """Answer the next `times` requests (to `paths`, default the generation paths) with `status`.
+
+        `echo`: as a careless proxy does, put the request's headers (keys included) in the error
+        body: "json" ({"detail": ..., "request": {"headers": {...}}}) or "text" (one header a line)."""
+        f = _Failure(status, retry_after, retry_after_ms, body, tuple(paths) if paths else GENERATION_PATHS, echo)
         self._script.failures.extend([f] * times)
         return self
 
@@ -230,6 +237,12 @@ class FakeEGP:
         """Wait before answering (before the status line); for the next `times` requests, or all."""
         self._script.first_byte_delay = seconds
         self._script.first_byte_delay_times = times
+        return self
+
+    def delay_first_token(self, seconds: float) -> FakeEGP:
+        """Send the status line and headers at once, then wait `seconds` before the first event
+        (a model slow to start answering; the client's read timeout runs while it waits)."""
+        self._script.first_token_delay = seconds
         return self
 
     def models(self, names: list[Any] | None = None, versions: list[str] | tuple[str, ...] = ("v5", "v4", "v3")
@@ -444,6 +457,11 @@ class _Handler(BaseHTTPRequestHandler):
         if f.retry_after_ms is not None:
             headers["retry-after-ms"] = str(f.retry_after_ms)
         body = f.body
+        if f.echo == "json":
+            body = {"detail": f"Proxy error {f.status}", "request": {"path": self.path, "headers": dict(self.headers)}}
+        elif f.echo == "text":
+            body = f"Proxy error {f.status} for {self.command} {self.path}\n" + "".join(
+                f"{k}: {v}\n" for k, v in self.headers.items())
         if body is None:
             body = {"detail": [{"loc": ["body", "model_parameters", "temperature"],
                                 "msg": "Input should be less than or equal to 1", "type": "less_than_equal"}]
@@ -528,6 +546,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         writer = _ChunkWriter(self.connection, script.split, script.chunked)
         try:
+            self.wfile.flush()
+            if script.first_token_delay and self._client_gone(script.first_token_delay):
+                raise _ClientGone
             t0 = time.monotonic()
             for i, event in enumerate(events):
                 if script.pace and i:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 from email.utils import formatdate
 
 import pytest
@@ -261,11 +262,44 @@ def test_read_timeout_is_a_timeout_error(fake_egp):
         client.complete(req())
 
 
-def test_timeout_then_success_on_retry(fake_egp):
+def test_a_slow_generation_is_not_sent_again(fake_egp):
+    """The server may still be generating (and billing) the first one: a read timeout of a
+    generation is not retried (it used to be sent three times)."""
+    fake_egp.delay_first_byte(0.5, times=1)
+    seen = []
+    with make_client(fake_egp, read_timeout=0.1, on_retry=lambda e, d: seen.append(e)) as client:
+        with pytest.raises(errors.TimeoutError) as info:
+            client.complete(req())
+    assert len(fake_egp.requests) == 1 and seen == []
+    assert not info.value.retryable and "not asked again" in info.value.user_message
+
+
+def test_a_slow_model_listing_is_retried(fake_egp):
     fake_egp.delay_first_byte(0.5, times=1)
     with make_client(fake_egp, read_timeout=0.1) as client:
-        assert client.complete(req()).text == "Hello world"
-    assert len(fake_egp.requests) == 2
+        assert client.list_models() == ["fake-model", "fake-model-large"]
+    assert [r.path for r in fake_egp.requests] == ["/v5/chat/completions/models"] * 2
+
+
+def test_closing_the_client_ends_a_retry_wait_at_once(fake_egp):
+    """A retry's wait is a wait on an event, not time.sleep: Stop (close) ends it."""
+    fake_egp.fail(503, retry_after=50, times=1)
+    waiting, outcome = threading.Event(), {}
+    client = make_client(fake_egp, on_retry=lambda e, d: waiting.set())
+
+    def call() -> None:
+        try:
+            outcome["answer"] = client.complete(req())
+        except errors.EGPError as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    assert waiting.wait(30)
+    client.close()
+    worker.join(20)  # patience only: the server asked for 50 s
+    assert not worker.is_alive()
+    assert isinstance(outcome.get("error"), errors.ServerError) and len(fake_egp.requests) == 1
 
 
 def test_non_json_answer_is_a_protocol_error(fake_egp):

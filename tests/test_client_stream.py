@@ -178,11 +178,34 @@ def test_server_error_then_success(fake_egp):
     assert len(fake_egp.requests) == 2
 
 
-def test_timeout_before_any_text_is_retried(fake_egp):
-    fake_egp.delay_first_byte(0.5, times=1)
-    with make_client(fake_egp, read_timeout=0.1) as client:
-        assert "".join(c.text for c in client.stream(req())) == "Hello world"
-    assert len(fake_egp.requests) == 2
+@pytest.mark.parametrize("where", ["before the status line", "after the headers"])
+def test_a_slow_first_token_is_not_sent_again(fake_egp, where):
+    """A generation whose first token takes longer than the read timeout is given up, not sent
+    again: it used to cost three answers (three minutes, three bills)."""
+    if where == "before the status line":
+        fake_egp.delay_first_byte(1.0)
+    else:
+        fake_egp.delay_first_token(1.0)
+    seen = []
+    with make_client(fake_egp, read_timeout=0.2, on_retry=lambda e, d: seen.append(e)) as client:
+        with pytest.raises(errors.TimeoutError) as info:
+            list(client.stream(req()))
+    assert len(fake_egp.requests) == 1 and seen == []
+    assert "not asked again" in info.value.user_message
+
+
+def test_stop_ends_a_retry_wait_at_once(fake_egp):
+    fake_egp.fail(429, retry_after=50, times=1)
+    waiting = threading.Event()
+    with make_client(fake_egp, on_retry=lambda e, d: waiting.set()) as client:
+        stream = client.stream(req())
+        worker = threading.Thread(target=lambda: list(stream), daemon=True)
+        worker.start()
+        assert waiting.wait(30)
+        stream.close()
+        worker.join(20)  # patience only: the server asked for 50 s
+        assert not worker.is_alive()
+    assert len(fake_egp.requests) == 1 and stream.text == ""
 
 
 def test_nothing_is_retried_once_text_was_yielded(fake_egp):

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from egp_core import errors
-from egp_core.openai_compat import OpenAIClient, api_root, chat_body, redact, safe_url
+from egp_core.openai_compat import OpenAIClient, api_root, chat_body, safe_url
 from egp_core.types import Chunk, CompletionRequest, Message, ModelParameters
 from tests.fake_openai import FakeOpenAI, llama_cpp_server
 
@@ -218,11 +218,6 @@ def test_close_before_iterating_sends_nothing(fake):
     stream.close()
     assert list(stream) == []
     assert fake.requests == []
-
-
-def test_redact():
-    assert redact("Incorrect API key provided: sk-ab***1234. More", None) == "Incorrect API key provided: [key]. More"
-    assert redact("key=SECRET123 and sk-live-abcdef", "SECRET123") == "key=[key] and [key]"
 
 
 def test_same_stream_object_as_the_egp_client(fake):
