@@ -122,9 +122,26 @@ def check_v6(conn: sa.Connection) -> None:
     assert conn.execute(sa.select(s.round_votes.c.choice).where(s.round_votes.c.round_id == "r1")).scalar() == "A"
 
 
+def seed_v7(conn: sa.Connection) -> None:
+    conn.execute(sa.insert(s.eval_datasets).values(id="d1", owner="alice", name="qs.csv", content_hash="h1",
+                                                   columns=["q"], rows=[["hi"]], n_rows=1, created_at=T0))
+    conn.execute(sa.insert(s.eval_runs).values(id="r1", owner="alice", title="Run", dataset_id="d1", config={},
+                                               status="complete", total=1, created_at=T0, updated_at=T0))
+    conn.execute(sa.insert(s.eval_results).values(run_id="r1", row_index=0, contestant=0, repeat_index=0,
+                                                  status="ok", output="hello", created_at=T0))
+
+
+def check_v7(conn: sa.Connection) -> None:
+    assert conn.execute(sa.select(s.eval_results.c.output)).scalar() == "hello"
+    with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():  # one result per run/row/contestant/repeat
+        conn.execute(sa.insert(s.eval_results).values(run_id="r1", row_index=0, contestant=0, repeat_index=0,
+                                                      status="ok", output="again", created_at=T0))
+
+
 SEEDS: dict[int, tuple[Callable, Callable]] = {1: (seed_v1, check_v1), 2: (seed_v2, check_v2),
                                                3: (seed_v3, check_v3), 4: (seed_v4, check_v4),
-                                               5: (seed_v5, check_v5), 6: (seed_v6, check_v6)}
+                                               5: (seed_v5, check_v5), 6: (seed_v6, check_v6),
+                                               7: (seed_v7, check_v7)}
 
 
 def test_migrations_are_numbered_one_to_latest_and_all_seeded() -> None:

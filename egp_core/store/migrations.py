@@ -175,6 +175,66 @@ def _m6_demo_rounds(conn: Connection) -> None:
             created_at=row["created_at"], closed_at=row["created_at"]))
 
 
+def _m7_evaluations(conn: Connection) -> None:
+    """Evaluation datasets (versioned by content), runs (owned by one replica at a time) and results
+    (one per run, row, contestant and repeat: the primary key makes a resumed run never duplicate one)."""
+    md = sa.MetaData()
+    sa.Table(
+        "eval_datasets", md,
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("owner", sa.String(320), nullable=False),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("content_hash", sa.String(64), nullable=False),
+        sa.Column("columns", sa.JSON, nullable=False),
+        sa.Column("rows", sa.JSON, nullable=False),
+        sa.Column("n_rows", sa.Integer, nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.UniqueConstraint("owner", "content_hash", name="uq_eval_datasets_owner_hash"),
+    )
+    sa.Table(
+        "eval_runs", md,
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("owner", sa.String(320), nullable=False),
+        sa.Column("title", sa.Text, nullable=False),
+        sa.Column("dataset_id", sa.String(32), sa.ForeignKey("eval_datasets.id"), nullable=False),
+        sa.Column("config", sa.JSON, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("total", sa.Integer, nullable=False),
+        sa.Column("replica", sa.String(64)),
+        sa.Column("heartbeat_at", UTCDateTime),
+        sa.Column("started_at", UTCDateTime),
+        sa.Column("done_at_start", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("notice", sa.Text),
+        sa.Column("share_token", sa.String(64), unique=True),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("updated_at", UTCDateTime, nullable=False),
+        sa.Index("ix_eval_runs_owner_updated", "owner", "updated_at"),
+    )
+    sa.Table(
+        "eval_results", md,
+        sa.Column("run_id", sa.String(32), sa.ForeignKey("eval_runs.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("row_index", sa.Integer, nullable=False),
+        sa.Column("contestant", sa.Integer, nullable=False),
+        sa.Column("repeat_index", sa.Integer, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("output", sa.Text, nullable=False),
+        sa.Column("error", sa.Text),
+        sa.Column("prompt_tokens", sa.Integer),
+        sa.Column("completion_tokens", sa.Integer),
+        sa.Column("latency", sa.Float),
+        sa.Column("first_token", sa.Float),
+        sa.Column("cost", sa.Float),
+        sa.Column("grades", sa.JSON),
+        sa.Column("passed", sa.Boolean),
+        sa.Column("judge_score", sa.Float),
+        sa.Column("review_score", sa.Integer),
+        sa.Column("review_note", sa.Text),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.PrimaryKeyConstraint("run_id", "row_index", "contestant", "repeat_index", name="pk_eval_results"),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "conversations and messages", _m1_conversations_and_messages),
     (2, "share links", _m2_shares),
@@ -182,6 +242,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (4, "votes and prices", _m4_votes_and_prices),
     (5, "prompt library", _m5_prompts),
     (6, "demo rounds and audience votes", _m6_demo_rounds),
+    (7, "evaluations", _m7_evaluations),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -165,3 +165,57 @@ round_votes = sa.Table(
     sa.Column("source", sa.String(64), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
+
+eval_datasets = sa.Table(
+    "eval_datasets", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("owner", sa.String(320), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("columns", sa.JSON, nullable=False),
+    sa.Column("rows", sa.JSON, nullable=False),
+    sa.Column("n_rows", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+eval_runs = sa.Table(
+    "eval_runs", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("owner", sa.String(320), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("dataset_id", sa.String(32), nullable=False),
+    sa.Column("config", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("replica", sa.String(64)),
+    sa.Column("heartbeat_at", UTCDateTime),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("done_at_start", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("notice", sa.Text),
+    sa.Column("share_token", sa.String(64), unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+eval_results = sa.Table(
+    "eval_results", metadata,
+    sa.Column("run_id", sa.String(32), nullable=False),
+    sa.Column("row_index", sa.Integer, nullable=False),
+    sa.Column("contestant", sa.Integer, nullable=False),
+    sa.Column("repeat_index", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("output", sa.Text, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("prompt_tokens", sa.Integer),
+    sa.Column("completion_tokens", sa.Integer),
+    sa.Column("latency", sa.Float),
+    sa.Column("first_token", sa.Float),
+    sa.Column("cost", sa.Float),
+    sa.Column("grades", sa.JSON),
+    sa.Column("passed", sa.Boolean),
+    sa.Column("judge_score", sa.Float),
+    sa.Column("review_score", sa.Integer),
+    sa.Column("review_note", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("run_id", "row_index", "contestant", "repeat_index"),
+)

@@ -1,0 +1,222 @@
+"""The evaluation runner against the fake EGP server: results, grades, failures, 429s, cut streams,
+a dead connection, Stop and Resume, ownership between replicas, the plan's checks and the estimate."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from egp_core.client import EGPClient
+from egp_core.evaluate.datasets import read_pasted
+from egp_core.evaluate.records import Records
+from egp_core.evaluate.runner import Contestant, RunConfig, check_plan, estimate, start_run
+from egp_core.store import open_store
+
+
+def factory(contestant, on_retry):
+    return EGPClient(contestant.base_url, api=contestant.api, on_retry=on_retry, max_retries=2,
+                     retry_initial_delay=0.01, read_timeout=20)
+
+
+def dataset(rows: int = 20):
+    text = "question\texpected\n" + "".join(f"Question {i}?\tworld\n" for i in range(rows))
+    return read_pasted(text)
+
+
+def contestant(base_url: str, model: str = "fake-model", label: str = "A", **kw) -> Contestant:
+    return Contestant(connection_id=kw.pop("connection_id", "fake"), connection_name="Fake", kind="egp",
+                      base_url=base_url, model=model, template="Answer: {{question}}", label=label, **kw)
+
+
+@pytest.fixture
+def records(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'eval.db'}")
+    yield Records(store)
+    store.close()
+
+
+def new_run(records: Records, data, contestants, graders=(), repeats: int = 1) -> str:
+    did = records.save_dataset("alice", data)
+    config = RunConfig(dataset_id=did, mapping={"question": "question"}, expected_column="expected",
+                       contestants=list(contestants), graders=list(graders), repeats=repeats)
+    assert check_plan(config, data) == []
+    return records.create_run("alice", "test run", did, config.to_dict(), config.total(len(data)))
+
+
+def keys(records: Records, run_id: str) -> Counter:
+    return Counter((r["row_index"], r["contestant"], r["repeat_index"]) for r in records.light_results(run_id))
+
+
+def test_a_run_sends_every_row_to_every_contestant_and_grades_it(records, fake_egp):
+    fake_egp.reply(text="Hello world", usage={"prompt": 10, "completion": 2, "total": 12})
+    run = new_run(records, dataset(10), [contestant(fake_egp.base_url, "gpt-4o", "A"),
+                                         contestant(fake_egp.base_url, "fake-model", "B")],
+                  graders=[{"kind": "contains"}, {"kind": "regex", "pattern": "^Hello"}], repeats=2)
+    runner = start_run(records, run, factory)
+    assert runner.wait(60)
+    assert runner.status == "complete" and records.get_run(run).status == "complete"
+    results = records.results_for_rows(run, range(10))
+    assert len(results) == 40 and set(keys(records, run).values()) == {1}
+    assert all(r["status"] == "ok" and r["output"] == "Hello world" and r["passed"] is True for r in results)
+    assert results[0]["grades"] == [{"passed": True, "score": None, "note": ""}] * 2
+    prompts = sorted(r.body["prompt"] for r in fake_egp.requests)
+    assert prompts[:2] == ["Answer: Question 0?"] * 2 and len(prompts) == 40
+    assert {r.body["model"] for r in fake_egp.requests} == {"gpt-4o", "fake-model"}
+    progress = records.progress(run)
+    assert progress["done"] == 40 and progress["errors"] == 0 and progress["prompt_tokens"] == 400
+    # gpt-4o: 20 answers x (10 x 0.0025 + 2 x 0.01) / 1000; fake-model has no price
+    assert progress["cost"] == pytest.approx(20 * (10 * 0.0025 + 2 * 0.01) / 1000)
+
+
+def test_server_errors_rate_limits_and_cut_streams_still_finish_every_row(records, fake_egp):
+    fake_egp.reply(text="Hello world")
+    fake_egp.fail(500, times=3).fail(429, retry_after=0, times=12)
+    run = new_run(records, dataset(30), [contestant(fake_egp.base_url)], graders=[{"kind": "contains"}])
+    runner = start_run(records, run, factory)
+    assert runner.wait(60)
+    assert records.progress(run) == {**records.progress(run), "done": 30, "errors": 0}
+    assert "slow down" in (records.get_run(run).notice or "")
+    # cut streams: every answer is cut after one event until the fake is told to stop cutting
+    fake_egp.reset()
+    fake_egp.reply(text="Hello big wide world", pace=200).drop_after(1)
+    run2 = new_run(records, dataset(8), [contestant(fake_egp.base_url, "other-model")])
+    runner = start_run(records, run2, factory)
+    while len(fake_egp.requests) < 6 and not runner.done:  # the first four were cut and sent again
+        runner.wait(0.01)
+    fake_egp._script.drop_after = None
+    assert runner.wait(60)
+    results = records.results_for_rows(run2, range(8))
+    failed = [r for r in results if r["status"] == "error"]
+    assert len(results) == 8 and len(fake_egp.requests) > 8
+    assert all(r["output"] == "Hello big wide world" for r in results if r["status"] == "ok")
+    assert all("cut" in r["error"] for r in failed)  # at most the rows cut three times in a row
+
+
+def test_a_dead_connection_fails_its_rows_and_the_others_carry_on(records, fake_egp):
+    fake_egp.reply(text="Hello world")
+    dead = contestant("http://127.0.0.1:9", "gone-model", "B", connection_id="dead")  # nothing listens there
+    run = new_run(records, dataset(12), [contestant(fake_egp.base_url), dead])
+    runner = start_run(records, run, factory)
+    assert runner.wait(60) and runner.status == "complete"
+    results = records.results_for_rows(run, range(12))
+    a = [r for r in results if r["contestant"] == 0]
+    b = [r for r in results if r["contestant"] == 1]
+    assert all(r["status"] == "ok" for r in a) and len(a) == 12
+    assert all(r["status"] == "error" for r in b) and len(b) == 12
+    not_sent = sum("Not sent" in r["error"] for r in b)
+    assert 12 - 5 - 3 <= not_sent <= 12 - 5  # given up after 5 failures (4 may be in flight at once)
+    notice = records.get_run(run).notice
+    assert "B: gone-model: every request failed (Could not reach the server" in notice
+    assert "carries on for the others" in notice
+
+
+def test_stop_then_resume_finishes_only_the_missing_rows(records, fake_egp):
+    fake_egp.reply(text="Hello world").delay_first_byte(0.05)
+    run = new_run(records, dataset(40), [contestant(fake_egp.base_url, concurrency=2)])
+    runner = start_run(records, run, factory)
+    while records.progress(run)["done"] < 4 and not runner.done:
+        runner.wait(0.02)
+    runner.stop()
+    assert runner.wait(30) and runner.status == "stopped"
+    assert records.get_run(run).status == "stopped"
+    stopped_at = records.progress(run)["done"]
+    assert 4 <= stopped_at < 40
+    sent_before = len(fake_egp.requests)
+    runner = start_run(records, run, factory)
+    assert runner.pending_at_start == 40 - stopped_at
+    assert runner.wait(60) and runner.status == "complete"
+    assert set(keys(records, run).values()) == {1} and len(keys(records, run)) == 40
+    assert len(fake_egp.requests) - sent_before == 40 - stopped_at
+
+
+def test_a_live_run_belongs_to_its_replica_until_it_stops_beating(records, fake_egp):
+    fake_egp.reply(text="Hello world").delay_first_byte(0.05)
+    run = new_run(records, dataset(30), [contestant(fake_egp.base_url, concurrency=1)])
+    first = start_run(records, run, factory, replica="replica-1")
+    assert start_run(records, run, factory, replica="replica-2") is None  # it is alive elsewhere
+    assert records.request_stop(run)  # Stop pressed on replica 2: replica 1 sees it at its next beat
+    assert first.wait(30) and first.status == "stopped"
+    second = start_run(records, run, factory, replica="replica-2")
+    assert second is not None and second.wait(60) and second.status == "complete"
+    assert len(keys(records, run)) == 30
+
+
+def test_the_judge_scores_each_answer(records, fake_egp):
+    fake_egp.reply(text="Score: 4\nReason: Close enough.")
+    judge = {"kind": "judge", "connection_id": "fake", "connection_kind": "egp", "base_url": fake_egp.base_url,
+             "model": "judge-model", "rubric": "Be strict."}
+    run = new_run(records, dataset(3), [contestant(fake_egp.base_url)], graders=[judge])
+    assert start_run(records, run, factory).wait(60)
+    results = records.results_for_rows(run, range(3))
+    assert [r["judge_score"] for r in results] == [4.0] * 3
+    assert results[0]["grades"] == [{"passed": True, "score": 4.0, "note": "Close enough."}]
+    judge_prompts = [r.body["prompt"] for r in fake_egp.requests if r.body["model"] == "judge-model"]
+    assert len(judge_prompts) == 3 and "Rubric: Be strict." in judge_prompts[0]
+    assert "Answer: Question 0?" in judge_prompts[0] or "Answer: Question" in judge_prompts[0]
+
+
+def test_a_judge_without_a_score_is_said_plainly(records, fake_egp):
+    fake_egp.reply(text="I refuse to grade.")
+    judge = {"kind": "judge", "connection_id": "fake", "base_url": fake_egp.base_url, "model": "judge-model"}
+    run = new_run(records, dataset(2), [contestant(fake_egp.base_url)], graders=[judge])
+    assert start_run(records, run, factory).wait(60)
+    r = records.results_for_rows(run, [0])[0]
+    assert r["passed"] is None and r["judge_score"] is None
+    assert r["grades"][0]["note"] == "The judge gave no score: “I refuse to grade.”."
+
+
+# ----- the plan's checks (nothing is saved when they fail) -----------------------------------------
+
+
+def plan(template: str, mapping: dict, text: str = "question\texpected\nq1\ta\n\tb\n"):
+    data = read_pasted(text)
+    c = Contestant(connection_id="x", model="m", template=template, label="A")
+    return check_plan(RunConfig(dataset_id="d", mapping=mapping, contestants=[c], expected_column="expected"), data)
+
+
+def test_a_variable_with_no_column():
+    problems = plan("{{question}} {{topic}}", {"question": "question", "topic": None})
+    assert problems == ["A: m: the variable {{topic}} has no column. Pick one for it under \"Columns\", or give it "
+                        "a default in the prompt: {{topic|...}}."]
+    full = "question\texpected\nq1\ta\n"
+    assert plan("{{question}} {{topic|general}}", {"question": "question", "topic": None}, full) == []
+
+
+def test_a_row_whose_value_breaks_the_template():
+    problems = plan("Q: {{question}}", {"question": "question"})
+    assert len(problems) == 1
+    assert problems[0] == ("A: m: 1 row cannot fill the prompt — row 2: Fill in question: the prompt has no value "
+                           "for it. Fill those cells, or give the variable a default.")
+
+
+def test_a_broken_template_and_other_mistakes():
+    assert "cannot be used" in plan("{{ question }}", {"question": "question"})[0]
+    assert "has no {{variables}}" in plan("Same prompt", {})[0]
+    data = read_pasted("q\nx\n")
+    c = Contestant(connection_id="x", model="", template="{{q}}", label="A")
+    bad = RunConfig(dataset_id="d", mapping={"q": "q"}, contestants=[c] * 5, repeats=9,
+                    graders=[{"kind": "contains"}, {"kind": "regex", "pattern": "("}])
+    problems = check_plan(bad, data)
+    assert "Choose 1 to 4 contestants." in problems and "Repeats must be 1 to 5." in problems
+    assert any("choose the column that holds the expected answer" in p for p in problems)
+    assert any("regular expression is not valid" in p for p in problems)
+    assert any(p.endswith("pick a model.") for p in problems)
+
+
+def test_estimate_counts_requests_tokens_cost_and_time():
+    data = read_pasted("question\n" + "x" * 40 + "\n" + "y" * 40 + "\n")
+    a = Contestant(connection_id="w", model="gpt-4o", template="{{question}}", parameters={"max_tokens": 100})
+    b = Contestant(connection_id="local", kind="local", model="SmolLM2-135M-Instruct", template="{{question}}")
+    config = RunConfig(dataset_id="d", mapping={"question": "question"}, contestants=[a, b], repeats=2)
+    est = estimate(config, data, history={"SmolLM2-135M-Instruct": {"completion_tokens": 30, "latency": 3.0}})
+    assert est.requests == 8
+    assert est.prompt_tokens == 2 * 4 * 11  # 40 characters: about 11 tokens; 2 contestants x 2 rows x 2 repeats
+    assert est.completion_tokens == 4 * 50 + 4 * 30
+    assert est.cost == pytest.approx(4 * 11 * 0.0025 / 1000 + 4 * 50 * 0.01 / 1000)
+    assert est.seconds == pytest.approx(4 * 3.0 / 1)  # the local model, one at a time, is the slowest lane
+    assert not est.needs_confirmation
+    unknown = estimate(RunConfig(dataset_id="d", mapping={"question": "question"},
+                                 contestants=[Contestant(connection_id="w", model="mystery", template="{{question}}")]),
+                       data)
+    assert unknown.cost is None and unknown.unpriced == ["mystery"]
