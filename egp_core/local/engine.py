@@ -90,8 +90,15 @@ def model_specs(extra: str | None = None) -> list[ModelSpec]:
 # ---- values ---------------------------------------------------------------------------
 
 
+MAX_TOP_LOGPROBS = 5
+
+
 @dataclass(frozen=True, slots=True)
 class SamplingParams:
+    """How one job picks its tokens. `seed`: None draws a fresh one; the same seed and parameters
+    give the same text. `logprobs`: report each token's log probability, with `top_logprobs`
+    (0-5) alternatives. `grammar`: a GBNF grammar (root rule `root`), e.g. JSON mode."""
+
     temperature: float = 0.2
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
@@ -99,6 +106,10 @@ class SamplingParams:
     top_k: int = 40
     frequency_penalty: float = 0.0
     presence_penalty: float = 0.0
+    seed: int | None = None
+    logprobs: bool = False
+    top_logprobs: int = 0
+    grammar: str | None = None
 
     @classmethod
     def from_model_parameters(cls, p: ModelParameters | None) -> SamplingParams:
@@ -116,8 +127,18 @@ class SamplingParams:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """One generated token with its log probability and the most likely alternatives."""
+
+    token: bytes
+    logprob: float
+    top: tuple[tuple[bytes, float], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Delta:
     text: str
+    logprobs: tuple[TokenLogprob, ...] = ()  # the tokens behind `text`, when the job asked for logprobs
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,10 +476,16 @@ class Engine:
         max_new = min(params.max_tokens or room, room)
         if not self._prefill(llm, tokens, cancelled):
             return
-        llm.set_seed(random.randrange(2**31))
+        llm.set_seed(params.seed if params.seed is not None else random.randrange(2**31))
+        grammar = None
+        if params.grammar:
+            from llama_cpp import LlamaGrammar
+
+            grammar = LlamaGrammar.from_string(params.grammar)
         joiner, scanner = Utf8Joiner(), StopScanner(params.stop)
         vocab = llm._model.vocab
         produced, finish, hit_stop = 0, "length", False
+        pending: list[TokenLogprob] = []
         gen = llm.generate(
             tokens,
             temp=params.temperature,
@@ -468,6 +495,7 @@ class Engine:
             repeat_penalty=1.0,
             frequency_penalty=params.frequency_penalty,
             presence_penalty=params.presence_penalty,
+            grammar=grammar,
         )
         try:
             for token in gen:
@@ -477,9 +505,13 @@ class Engine:
                     finish = "stop"
                     break
                 produced += 1
-                text, hit_stop = scanner.feed(joiner.feed(llm.detokenize([token])))
+                piece = llm.detokenize([token])
+                if params.logprobs:
+                    pending.append(_logprob(llm, token, piece, params.top_logprobs))
+                text, hit_stop = scanner.feed(joiner.feed(piece))
                 if text:
-                    yield Delta(text)
+                    yield Delta(text, tuple(pending))
+                    pending = []
                 if hit_stop:
                     finish = "stop"
                     break
@@ -491,7 +523,7 @@ class Engine:
             text, hit_stop = scanner.feed(joiner.flush())
             rest = text if hit_stop else text + scanner.flush()
             if rest:
-                yield Delta(rest)
+                yield Delta(rest, tuple(pending))
             if hit_stop:
                 finish = "stop"
         yield Finished(finish, len(tokens), produced)
@@ -538,6 +570,25 @@ class Engine:
         no_callback = llama_cpp.ggml_abort_callback()
         self._abort_callbacks = (callback, no_callback)  # keep them alive
         self._set_abort = lambda on: setter(llm.ctx, callback if on else no_callback, None)
+
+
+def _logprob(llm, token: int, piece: bytes, top_n: int) -> TokenLogprob:
+    """The token's log probability (and the `top_n` likeliest alternatives) from the logits it was
+    drawn from: the last row llama.cpp decoded, before penalties, grammar and temperature."""
+    import llama_cpp
+    import numpy as np
+
+    n_vocab = llm.n_vocab()
+    row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(n_vocab,))
+    shifted = row - row.max()
+    logp = shifted - np.log(np.exp(shifted).sum())
+    n = min(max(top_n, 0), MAX_TOP_LOGPROBS)
+    top: tuple[tuple[bytes, float], ...] = ()
+    if n:
+        best = np.argpartition(-logp, n)[:n]
+        best = best[np.argsort(-logp[best])]
+        top = tuple((llm.detokenize([int(t)]), float(logp[t])) for t in best)
+    return TokenLogprob(piece, float(logp[token]), top)
 
 
 def _report(job: Job, event: Event) -> bool:

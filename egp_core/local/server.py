@@ -1,7 +1,8 @@
 """The EGP-compatible HTTP server over the local engines (FastAPI).
 
 Speaks ../shared/PROTOCOL.md: the completions paths, chat completions, the
-model listings and /user-info, plus GET /health for the app and the tests.
+model listings and /user-info, plus GET /health for the app and the tests. The
+OpenAI-shaped paths (SGP v5 under /v5, OpenAI under /v1) are in openai_routes.py.
 
 While the model is loading, completions requests wait for it (up to
 `load_timeout` seconds, then 503 with Retry-After: 1); if loading failed they
@@ -295,6 +296,9 @@ def create_app(
         if key is None:
             return
         given = request.headers.get("x-api-key", "")
+        bearer = request.headers.get("authorization", "")
+        if not given and bearer.lower().startswith("bearer "):  # the OpenAI SDK's way (/v1)
+            given = bearer[len("bearer "):].strip()
         if not hmac.compare_digest(given.encode("utf-8"), key.encode("utf-8")):
             raise HTTPException(
                 401, "The API key is missing or wrong. Send this server's key in the x-api-key header."
@@ -437,5 +441,10 @@ def create_app(
     async def health() -> dict[str, Any]:
         return registry.status()
 
+    from egp_core.local.openai_routes import install_error_shapes, openai_router
+
+    api.include_router(openai_router(registry, engine_for, ready, keep_alive, _read_json, _validate, _Channel,
+                                     _wait_for_disconnect, started))
+    install_error_shapes(app)
     app.include_router(api)
     return app
