@@ -21,7 +21,7 @@ _SECRET_FIELD = re.compile(
         |access[-_]?token|refresh[-_]?token|client[-_]?secret|password|cookie|set-cookie)["']?)
     (?P<sep>\s*[:=]\s*)
     (?P<quote>["']?)
-    (?P<value>(?:(?:bearer|basic)\s+)?[^\s"',;&}\]]{8,})""")
+    (?P<value>(?:(?:bearer|basic)\s+)?[^\s"',;&}\]\\]{8,})""")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{4,}")
 # sk-... (OpenAI and most vendors), and key-/api- tokens that hold a digit and are long enough.
 _KEYISH = re.compile(r"(?i)\bsk-[A-Za-z0-9*_\-.]{4,}|\b(?:key|api)[-_](?=[A-Za-z0-9*_\-.]*\d)[A-Za-z0-9*_\-.]{12,}")
@@ -171,6 +171,18 @@ class ProtocolError(EGPError):
     """The server answered something that is not the EGP protocol (bad JSON, cut stream)."""
 
     user_message = "The server sent an answer we could not read. Try again; if it keeps happening, check the endpoint URL."
+
+
+class Busy(EGPError):
+    """This app process already streams as many answers as it may (its cap); nothing was sent."""
+
+    user_message = ("The app is busy: it is already writing as many answers as it can at once. "
+                    "Wait for one to finish, then try again.")
+
+    def __init__(self, user_message: str | None = None, *, limit: int | None = None, **kw) -> None:
+        if limit is not None:
+            kw.setdefault("detail", f"{limit} answers are streaming in this app process (its limit)")
+        super().__init__(user_message, **kw)
 
 
 class RequestTooLarge(EGPError):

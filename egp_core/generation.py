@@ -12,17 +12,22 @@ No Streamlit here: the same object is driven by tests and by the pages.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any, Protocol
 
-from egp_core.errors import EGPError, error_to_dict
+from egp_core.errors import Busy, EGPError, error_to_dict
 from egp_core.types import Completion, CompletionRequest, Metrics, TokenUsage
 
 SAVE_EVERY_SECONDS = 0.5
-"""How often the growing answer is written to the store (and the heartbeat)."""
+"""How often the heartbeat writes what arrived since its last save (or only that the answer lives)."""
+MAX_LIVE = 32
+"""Live answers per process (Registry) unless told otherwise; beyond it a new answer is refused."""
+
+log = logging.getLogger(__name__)
 
 STATUSES = ("streaming", "complete", "stopped", "error")
 
@@ -32,9 +37,9 @@ class StreamingClient(Protocol):
 
 
 class MessageSink(Protocol):
-    """Where the answer is saved: the store's `update_message`."""
+    """Where the answer is saved: the store's `update_message` (`append_text` adds to the text)."""
 
-    def update_message(self, message_id: str, **fields: Any) -> None: ...
+    def update_message(self, message_id: str, **fields: Any) -> Any: ...
 
 
 def usage_dict(usage: TokenUsage | None) -> dict[str, int] | None:
@@ -75,7 +80,7 @@ class Generation:
         self._done = threading.Event()
         self._stream: Any = None
         self._save_lock = threading.Lock()
-        self._last_save = time.monotonic()
+        self._saved_chars = 0  # how much of the text the store has (interim saves append the rest)
         self._finished = False
         self._thread = threading.Thread(target=self._run, name=f"generation-{message_id}", daemon=True)
         self._heartbeat = threading.Thread(target=self._beat, name=f"heartbeat-{message_id}", daemon=True)
@@ -120,25 +125,41 @@ class Generation:
         """For the client's `on_retry`: tell the watcher why it waits."""
         self.retry_notice = f"{error.user_message} Trying again in {delay:.0f} s."
 
-    # -- worker -----------------------------------------------------------
-    def _save(self, **fields: Any) -> None:
+    def refuse(self, error: EGPError) -> Generation:
+        """Do not start: end at once as failed with `error` (saved like any other end)."""
+        self.error = error
+        self._finish()
+        return self
+
+    # -- saving (the heartbeat thread's job) ------------------------------------
+    def _save_progress(self) -> None:
+        """One interim save: append what arrived since the last one (or, with nothing new, only
+        mark the answer alive). Bytes written grow with the answer's length, not its square,
+        and the stream itself never waits for the database."""
         if self.sink is None or self.message_id is None:
             return
         with self._save_lock:
             if self._finished:  # never overwrite the final save
                 return
+            text = self.text
+            new = text[self._saved_chars:]
             try:
-                self.sink.update_message(self.message_id, **fields)
-                self._last_save = time.monotonic()
-            except Exception:  # a store hiccup must not kill the answer; the final save retries
-                pass
+                if new:
+                    self.sink.update_message(self.message_id, append_text=new, status="streaming")
+                    self._saved_chars = len(text)
+                else:
+                    self.sink.update_message(self.message_id, status="streaming")
+            except Exception as exc:  # the stream goes on; the next beat or the final save catches up
+                log.warning("Could not save the answer %s while it streams (%s); will try again",
+                            self.message_id, _short(exc))
 
     def _beat(self) -> None:
-        """Save at least every `save_every` seconds even while no text arrives (a queued or
+        """Every `save_every` seconds, save what arrived, even while no text arrives (a queued or
         slow model), so other app replicas can tell a live answer from one lost in a crash."""
         while not self._done.wait(self.save_every):
-            if time.monotonic() - self._last_save >= self.save_every:
-                self._save(text=self.text, status="streaming")
+            self._save_progress()
+
+    # -- worker -----------------------------------------------------------
 
     def _run(self) -> None:
         try:
@@ -148,13 +169,11 @@ class Generation:
             if self._cancelled.is_set():  # Stop pressed while connecting
                 self._stream.close()
                 return
-            for _chunk in self._stream:  # the stream keeps the text; see `text`
+            for _chunk in self._stream:  # the stream keeps the text (see `text`); the heartbeat saves it
                 if self._cancelled.is_set():
                     break
                 if self.retry_notice is not None:
                     self.retry_notice = None
-                if time.monotonic() - self._last_save >= self.save_every:
-                    self._save(text=self.text, status="streaming")
         except EGPError as exc:
             if not self._cancelled.is_set():
                 self.error = exc
@@ -190,34 +209,51 @@ class Generation:
             fields["error"] = json.dumps(error_to_dict(self.error))
         with self._save_lock:
             self._finished = True
-            for _attempt in range(3):  # the final save matters most: retry a busy database
+            for attempt in range(3):  # the final save matters most: retry a busy database
                 try:
                     if self.sink is not None and self.message_id is not None:
                         self.sink.update_message(self.message_id, **fields)
                     break
-                except Exception:
+                except Exception as exc:
+                    log.error("Could not save the end of the answer %s (attempt %d of 3): %s",
+                              self.message_id, attempt + 1, _short(exc))
                     time.sleep(0.2)
         self._done.set()
         if self.on_finish is not None:
             try:
                 self.on_finish(self)
-            except Exception:
-                pass
+            except Exception as exc:
+                log.warning("on_finish of the answer %s failed: %s", self.message_id, _short(exc))
+
+
+def _short(exc: BaseException) -> str:
+    """An exception in one line for the log (a database error's first line, not its parameters)."""
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200] if text else ''}"
 
 
 class Registry:
-    """The live generations of this process, by message id (one per app process)."""
+    """The live generations of this process, by message id (one per app process), at most
+    `max_live` streaming at once: each holds two threads and a connection to the model."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_live: int = MAX_LIVE) -> None:
         self._lock = threading.Lock()
         self._live: dict[str, Generation] = {}
+        self.max_live = max_live
 
     def start(self, generation: Generation) -> Generation:
+        """Start it, or, when `max_live` answers already stream, end it at once as failed with a
+        plain message (saved with the message like any error, so the page shows it)."""
         key = generation.message_id or str(id(generation))
         with self._lock:
             self._live = {k: g for k, g in self._live.items() if not g.done or time.monotonic() - g.started_at < 600}
-            self._live[key] = generation
-        return generation.start()
+            running = sum(1 for g in self._live.values() if not g.done)
+            if running < self.max_live:
+                self._live[key] = generation
+                generation.start()
+                return generation
+        log.warning("Refused an answer: %d answers are already streaming in this process", running)
+        return generation.refuse(Busy(limit=self.max_live))
 
     def get(self, message_id: str) -> Generation | None:
         with self._lock:

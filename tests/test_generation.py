@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
+import threading
 
 import pytest
+import sqlalchemy as sa
 
 from egp_core.client import EGPClient
 from egp_core.generation import Generation, Registry
@@ -111,3 +114,73 @@ def test_a_live_answer_keeps_saving_while_no_text_arrives(fake_egp, store):
         gen.wait(0.05)
     assert len({s for s in stamps if s > first}) >= 3, "no heartbeat while waiting for the first byte"
     assert store.get_message(mid).text == "Late but here."
+
+
+class RecordingSink:
+    """The store, with every save recorded: which thread wrote, and how many characters of text."""
+
+    def __init__(self, store, fail: bool = False) -> None:
+        self.store, self.fail = store, fail
+        self.calls: list[tuple[str, dict]] = []
+
+    def update_message(self, message_id, **fields):
+        self.calls.append((threading.current_thread().name, fields))
+        if self.fail and fields.get("status") == "streaming":
+            raise sa.exc.OperationalError("UPDATE messages", {}, Exception("database is locked"))
+        return self.store.update_message(message_id, **fields)
+
+
+def start_recorded(fake, store, sink) -> tuple[Generation, str]:
+    _, mid = answer_slot(store)
+    client = EGPClient(fake.base_url, "key")
+    request = CompletionRequest(model="fake-model", prompt="Hello")
+    return Registry().start(Generation(client, request, sink=sink, message_id=mid, save_every=0.02)), mid
+
+
+def test_interim_saves_come_from_the_heartbeat_and_send_only_what_is_new(fake_egp, store):
+    text = " ".join(f"word{i}" for i in range(150))
+    fake_egp.reply(text=text, pace=300)  # half a second: many heartbeats
+    sink = RecordingSink(store)
+    gen, mid = start_recorded(fake_egp, store, sink)
+    assert gen.wait(30)
+    interim = [(thread, fields) for thread, fields in sink.calls if fields.get("status") == "streaming"]
+    assert len(interim) >= 3
+    assert all(thread.startswith("heartbeat-") for thread, _ in interim), {t for t, _ in interim}
+    written = sum(len(f.get("text") or "") + len(f.get("append_text") or "") for _, f in interim)
+    assert written <= len(text), "interim saves rewrote the whole answer each time"
+    assert store.get_message(mid).text == text and store.get_message(mid).status == "complete"
+
+
+def test_a_failing_save_is_logged_and_the_answer_still_ends_saved(fake_egp, store, caplog):
+    fake_egp.reply(text="one two three four five six", pace=30)
+    sink = RecordingSink(store, fail=True)
+    with caplog.at_level(logging.WARNING, logger="egp_core.generation"):
+        gen, mid = start_recorded(fake_egp, store, sink)
+        assert gen.wait(30)
+    assert any("Could not save the answer" in r.getMessage() and "database is locked" in r.getMessage()
+               for r in caplog.records)
+    assert store.get_message(mid).text == "one two three four five six"
+
+
+def test_the_registry_caps_live_answers_with_a_plain_message(fake_egp, store):
+    fake_egp.reply(text="alpha beta gamma").stall_after(1)
+    registry = Registry(max_live=2)
+    client = EGPClient(fake_egp.base_url, "key")
+    request = CompletionRequest(model="fake-model", prompt="Hello")
+    gens = []
+    for _ in range(3):
+        _, mid = answer_slot(store)
+        gens.append(registry.start(Generation(client, request, sink=store, message_id=mid)))
+    refused = gens[2]
+    assert refused.done and refused.status == "error"
+    saved = store.get_message(refused.message_id)
+    assert saved.status == "error" and "busy" in json.loads(saved.error)["message"]
+    assert [g.done for g in gens[:2]] == [False, False] and len(registry.running()) == 2
+    gens[0].cancel()
+    assert gens[0].wait(10)
+    _, mid = answer_slot(store)  # a place is free again
+    again = registry.start(Generation(client, request, sink=store, message_id=mid))
+    assert not again.done or again.status != "error"
+    for g in (gens[1], again):
+        g.cancel()
+        assert g.wait(10)

@@ -125,6 +125,29 @@ def test_update_message_touches_message_and_conversation(store: Store) -> None:
         store.update_message(mid, status="finished")
 
 
+def test_appending_sends_only_the_new_text(store: Store) -> None:
+    cid = store.create_conversation("alice")
+    mid = store.add_message(cid, "assistant", "", status="streaming")
+    for piece in ("Hel", "lo, ", "wörld \u0000", "日本"):
+        assert store.update_message(mid, append_text=piece, status="streaming")
+    assert store.get_message(mid).text == "Hello, wörld 日本"
+    assert store.update_message(mid, append_text="")  # nothing new: only alive
+    assert store.get_message(mid).text == "Hello, wörld 日本"
+    with pytest.raises(ValueError):
+        store.update_message(mid, text="a", append_text="b")
+
+
+def test_saved_errors_hold_no_key(store: Store) -> None:
+    cid = store.create_conversation("alice")
+    echoed = '{"kind": "ServerError", "detail": "x-api-key: sk-abcdefghijklmnop12345 | Authorization: Bearer tok12345678"}'
+    a = store.add_message(cid, "assistant", "", status="error", error=echoed)
+    b = store.add_message(cid, "assistant", "", status="streaming")
+    store.update_message(b, status="error", error=echoed)
+    for mid in (a, b):
+        saved = store.get_message(mid).error
+        assert "sk-abcdefghijklmnop12345" not in saved and "tok12345678" not in saved and "x-api-key" in saved
+
+
 def test_delete_messages_from(store: Store) -> None:
     cid = store.create_conversation("alice")
     other = store.create_conversation("alice")

@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 
 from egp_core.connections import Connection, connections_from
-from egp_core.generation import Generation, Registry
+from egp_core.generation import MAX_LIVE, Generation, Registry
 from egp_core.local.launcher import LocalServer, ensure_local_server
 from egp_core.store import Store, open_store
 from egp_core.types import CompletionRequest
@@ -33,7 +33,12 @@ def store() -> Store:
 
 @st.cache_resource(show_spinner=False)
 def registry() -> Registry:
-    return Registry()
+    """Live answers of this process, at most $EGP_PLAYGROUND_MAX_ANSWERS (default MAX_LIVE) at once."""
+    try:
+        cap = int(os.environ.get("EGP_PLAYGROUND_MAX_ANSWERS") or MAX_LIVE)
+    except ValueError:
+        cap = MAX_LIVE
+    return Registry(max_live=max(1, cap))
 
 
 @st.cache_resource(show_spinner=False)

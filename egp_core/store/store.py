@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from ..errors import scrub
 from . import schema as s
 from .engine import default_url, make_engine
 from .errors import NotFound, StoreError
@@ -248,20 +249,27 @@ class Store:
             conn.execute(sa.insert(s.messages).values(
                 id=mid, conversation_id=conversation_id, seq=seq, role=role, text=clean_text(text or ""),
                 status=status, model=clean_text(model), parameters=clean_dict(parameters),
-                usage=clean_dict(usage), metrics=clean_dict(metrics), error=clean_text(error),
+                usage=clean_dict(usage), metrics=clean_dict(metrics), error=clean_text(scrub(error) if error else error),
                 finish_reason=clean_text(finish_reason), pane=pane,
                 created_at=now, updated_at=now))
         return mid
 
     def update_message(self, message_id: str, *, text: str | None = None, status: str | None = None,
                        usage: dict | None = None, metrics: dict | None = None, error: str | None = None,
-                       finish_reason: str | None = None) -> bool:
-        """Change the given fields (None = leave as is). False when the message is gone."""
+                       finish_reason: str | None = None, append_text: str | None = None) -> bool:
+        """Change the given fields (None = leave as is). False when the message is gone.
+
+        `append_text` adds to the end of the saved text in the database itself, so saving a
+        growing answer sends only what is new (`text` replaces the whole text)."""
         if status is not None and status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, not {status!r}")
+        if text is not None and append_text is not None:
+            raise ValueError("give text or append_text, not both")
         values: dict[str, Any] = {}
         if text is not None:
             values["text"] = clean_text(text)
+        if append_text:
+            values["text"] = s.messages.c.text + clean_text(append_text)
         if status is not None:
             values["status"] = status
         if usage is not None:
@@ -269,7 +277,7 @@ class Store:
         if metrics is not None:
             values["metrics"] = clean_dict(metrics)
         if error is not None:
-            values["error"] = clean_text(error)
+            values["error"] = clean_text(scrub(error))
         if finish_reason is not None:
             values["finish_reason"] = clean_text(finish_reason)
         m = s.messages.c
