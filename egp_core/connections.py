@@ -9,17 +9,21 @@ masked (`masked_key()`, the last 4 characters).
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import time
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from egp_core import errors
 
 Kind = Literal["local", "egp", "openai"]
-Source = Literal["builtin", "secrets", "env", "session"]
+Source = Literal["builtin", "secrets", "env", "session", "saved"]
 
 KINDS: dict[str, str] = {"local": "Local model", "egp": "EGP workspace", "openai": "OpenAI-compatible server"}
 DEFAULT_EGP_URL = "https://api.egp.scale.com"
@@ -135,6 +139,22 @@ def check_base_url(url: str | None) -> str | None:
     return None
 
 
+def kind_from_url(url: str | None) -> Kind | None:
+    """The kind an address shows: an egp.scale.com (or sgp.scale.com) host is an EGP workspace; an
+    address ending in /v1, or a well-known OpenAI-compatible host or port, is an OpenAI-compatible
+    server. None when the address does not say."""
+    if check_base_url(url):
+        return None
+    parts = urlsplit(str(url).strip())
+    host = (parts.hostname or "").lower()
+    if host.endswith((".egp.scale.com", ".sgp.scale.com")) or host in ("egp.scale.com", "api.egp.scale.com"):
+        return "egp"
+    if (host.endswith("openai.com") or parts.path.rstrip("/").endswith("/v1")
+            or parts.port == 11434):  # OpenAI itself, Ollama's default port
+        return "openai"
+    return None
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "connection"
 
@@ -150,7 +170,7 @@ def new_connection(kind: str, name: str, base_url: str, api_key: str | None = No
                    account_id: str | None = None, *, taken_ids: set[str] | frozenset[str] = frozenset()) -> Connection:
     """A connection added in the page (its key lives in this browser session only).
     Raises ValueError with a sentence for the person when a field is wrong."""
-    k = normalise_kind(kind)
+    k = normalise_kind(kind) or kind_from_url(base_url)
     if k not in ("egp", "openai"):
         raise ValueError("Choose an EGP workspace or an OpenAI-compatible server.")
     problem = check_base_url(base_url)
@@ -246,21 +266,72 @@ def connections_from(
     return unique
 
 
+REASONS: dict[str, str] = {
+    "dns": "The name {host} does not exist (it does not resolve). Check the spelling of the address.",
+    "refused": "{host} refused the connection on port {port}: no server is listening there. "
+               "Check the port, and that the server is running.",
+    "tls": "The secure connection (TLS) to {host} failed: its certificate was not accepted, or it does "
+           "not speak https on port {port}. Check http:// versus https:// and the certificate.",
+    "key": "The server was reached but rejected the API key. Check the key (and the account id).",
+    "timeout": "{host} did not answer in time. Check the address and your network.",
+    "not_found": "{host} answered, but not as this kind of server. Check the address and the kind.",
+}
+"""Why a connection failed, in words: filled with the address's host and port."""
+
+
+def failure_reason(error: errors.EGPError | None) -> str | None:
+    """Which failure this is: "dns", "refused", "tls", "key", "timeout", "not_found", or None."""
+    if error is None:
+        return None
+    if isinstance(error, errors.AuthenticationError):
+        return "key"
+    if isinstance(error, errors.NotFoundError | errors.ProtocolError):
+        return "not_found"
+    if isinstance(error, errors.TimeoutError):
+        return "timeout"
+    detail = error.detail.lower()
+    if "ssl" in detail or "certificate" in detail or "tls" in detail:
+        return "tls"
+    if any(s in detail for s in ("nameresolution", "failed to resolve", "name or service not known",
+                                 "nodename nor servname", "getaddrinfo", "temporary failure in name resolution")):
+        return "dns"
+    if "refused" in detail or "errno 111" in detail:
+        return "refused"
+    return None
+
+
+def explain_failure(conn: Connection, error: errors.EGPError | None) -> str:
+    """One sentence saying why `conn` could not be used."""
+    reason = failure_reason(error)
+    if reason is None:
+        return error.user_message if error is not None else "The connection failed."
+    parts = urlsplit(conn.base_url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return REASONS[reason].format(host=parts.hostname or conn.base_url, port=port)
+
+
 @dataclass
 class ConnectionTest:
-    """The result of "Test connection": round trip, models found, or the error."""
+    """The result of "Test connection": round trip, models found, or the error and why."""
 
     ok: bool
     seconds: float
     models: list[str] = field(default_factory=list)
     error: errors.EGPError | None = None
+    reason: str | None = None  # failure_reason(error)
+    explanation: str = ""  # explain_failure(...)
 
     @property
     def summary(self) -> str:
         if self.ok:
             n = len(self.models)
             return f"Connected in {self.seconds:.2f} s: {n} model{'s' if n != 1 else ''} found."
-        return self.error.user_message if self.error else "The connection failed."
+        return self.explanation or (self.error.user_message if self.error else "The connection failed.")
+
+
+def _failed(conn: Connection, started: float, error: errors.EGPError) -> ConnectionTest:
+    return ConnectionTest(ok=False, seconds=time.monotonic() - started, error=error, reason=failure_reason(error),
+                          explanation=explain_failure(conn, error))
 
 
 def test_connection(conn: Connection, *, connect_timeout: float = 5, read_timeout: float = 20) -> ConnectionTest:
@@ -272,12 +343,11 @@ def test_connection(conn: Connection, *, connect_timeout: float = 5, read_timeou
         models = list(client.list_models())
         return ConnectionTest(ok=True, seconds=time.monotonic() - started, models=models)
     except errors.EGPError as exc:
-        return ConnectionTest(ok=False, seconds=time.monotonic() - started, error=exc)
+        return _failed(conn, started, exc)
     except Exception as exc:  # a bug or an odd answer must still come back as a result
         from egp_core.openai_compat import redact
 
-        error = errors.EGPError(detail=redact(f"{type(exc).__name__}: {exc}", conn.api_key))
-        return ConnectionTest(ok=False, seconds=time.monotonic() - started, error=error)
+        return _failed(conn, started, errors.EGPError(detail=redact(f"{type(exc).__name__}: {exc}", conn.api_key)))
     finally:
         if client is not None:
             try:
@@ -287,3 +357,92 @@ def test_connection(conn: Connection, *, connect_timeout: float = 5, read_timeou
 
 
 test_connection.__test__ = False  # not a pytest test, despite its name
+
+
+def test_new_connection(kind: str | None, name: str, base_url: str, api_key: str | None = None,
+                        account_id: str | None = None, *, taken_ids: set[str] | frozenset[str] = frozenset(),
+                        **timeouts: float) -> tuple[Connection, ConnectionTest]:
+    """Build a connection from the form and test it before it is added. `kind` None or "auto": the
+    address decides, else it is tried as an EGP workspace, then as an OpenAI-compatible server.
+    Raises ValueError (a sentence) when a field is wrong."""
+    wanted = normalise_kind(kind) or kind_from_url(base_url)
+    tries = [wanted] if wanted else ["egp", "openai"]
+    result: tuple[Connection, ConnectionTest] | None = None
+    for k in tries:
+        conn = new_connection(k, name or "", base_url, api_key, account_id, taken_ids=taken_ids)
+        if not _clean(name):  # a name that says where it points
+            conn.name = f"{KINDS[conn.kind]} at {urlsplit(conn.base_url).hostname}"
+        outcome = test_connection(conn, **timeouts)
+        if outcome.ok or result is None or outcome.reason not in ("not_found", None):
+            result = (conn, outcome)
+        if outcome.ok or outcome.reason not in ("not_found", None):
+            break  # worked, or failed before the kind mattered
+    assert result is not None
+    return result
+
+
+test_new_connection.__test__ = False
+
+
+# ----- connections kept for next time (personal mode) ---------------------------------------------
+
+SAVED_FILE = "connections.toml"
+"""In the data folder (git-ignored), readable and writable by its owner only (0600)."""
+
+
+def _toml_string(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)  # a TOML basic string is a JSON string
+
+
+def load_saved(path: Path, problems: list[str] | None = None) -> list[Connection]:
+    """Connections kept for next time, in the format of secrets.toml's [connections.*] sections."""
+    problems = problems if problems is not None else []
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        return []
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        problems.append(f"The saved connections file {path} could not be read ({type(exc).__name__}); "
+                        "fix or delete it.")
+        return []
+    found = _secret_sections(data, problems)
+    for conn in found:
+        conn.id = "saved-" + conn.id.removeprefix("secrets-")
+        conn.source = "saved"
+    return found
+
+
+def _write_saved(path: Path, conns: list[Connection]) -> None:
+    lines = ["# Connections kept for next time by EGP Playground (personal mode). Readable only by you.", ""]
+    for conn in conns:
+        lines.append(f"[connections.{_toml_string(conn.id.removeprefix('saved-'))}]")
+        values = {"name": conn.name, "kind": conn.kind, "base_url": conn.base_url,
+                  "api_key": conn.api_key, "account_id": conn.account_id}
+        lines += [f"{k} = {_toml_string(v)}" for k, v in values.items() if v]
+        lines.append("")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        os.fchmod(f.fileno(), 0o600)
+        f.write("\n".join(lines))
+    os.replace(tmp, path)
+
+
+def save_connection(path: Path, conn: Connection) -> Connection:
+    """Keep `conn` (with its key) in the file for next time; returns the saved connection."""
+    kept = [c for c in load_saved(path) if c.id != "saved-" + _slug(conn.name)]
+    saved = Connection(id="saved-" + _slug(conn.name), name=conn.name, kind=conn.kind, base_url=conn.base_url,
+                       account_id=conn.account_id, api_key=conn.api_key, source="saved")
+    _write_saved(path, [*kept, saved])
+    return saved
+
+
+def forget_saved(path: Path, connection_id: str) -> None:
+    """Remove a kept connection from the file (the file goes when it is empty)."""
+    kept = [c for c in load_saved(path) if c.id != connection_id]
+    if kept:
+        _write_saved(path, kept)
+    else:
+        path.unlink(missing_ok=True)

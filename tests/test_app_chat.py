@@ -141,7 +141,7 @@ def test_new_chat_and_the_history_list(app_env):
     at = send(start(), "First conversation")
     at.button(key=next(b.key for b in at.sidebar.button if b.label == "New chat")).click().run()
     assert "First conversation" not in markdown(at)
-    assert any(b.label == "First conversation" for b in at.sidebar.button)
+    assert any(b.label.startswith("First conversation · ") for b in at.sidebar.button)
     store = open_store()
     assert [c.title for c in store.list_conversations("local")] == ["First conversation"]
 
@@ -217,7 +217,8 @@ def test_presets_set_the_parameters_in_plain_words(app_env):
     send(at, "Be precise")
     assert generation_bodies(app_env)[-1]["model_parameters"]["temperature"] == 0.1
     at.slider(key="temperature").set_value(0.35).run()
-    assert any("Custom: your Advanced settings are used." in c.value for c in at.sidebar.caption)
+    assert at.radio(key="preset").value == "Custom"  # not "Precise" any more: the style says so
+    assert any("Your own settings, from Advanced below." in c.value for c in at.sidebar.caption)
     send(at, "Again")
     assert generation_bodies(app_env)[-1]["model_parameters"]["temperature"] == 0.35
 
@@ -225,7 +226,7 @@ def test_presets_set_the_parameters_in_plain_words(app_env):
 def test_a_model_list_that_failed_is_read_again_on_the_next_run(app_env):
     app_env.require_key("another-key")  # our key is refused: no models
     at = start()
-    assert "The API key was rejected" in " ".join(e.value for e in at.sidebar.error)
+    assert "rejected the API key" in " ".join(e.value for e in at.sidebar.error)
     assert at.chat_input[0].disabled
     app_env.require_key(None)  # fixed on the server side
     at.run()

@@ -16,6 +16,25 @@ def sidebar_buttons(at: AppTest) -> list[str]:
     return [b.label for b in at.sidebar.button]
 
 
+def titles(at: AppTest) -> list[str]:
+    """The conversation rows' titles (without the time after them)."""
+    return [b.label.rsplit(" · ", 1)[0] for b in at.sidebar.button if (b.key or "").startswith("open-")]
+
+
+def open_menu(at: AppTest, conv: str | None = None) -> AppTest:
+    """Open a row's menu (the open conversation's by default)."""
+    at.session_state[f"menu-{conv or at.session_state['conversation_id']}"] = True
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def share_link(at: AppTest) -> str:
+    open_menu(at)
+    click(at, "Share a read-only link", at.sidebar)
+    return next(c.value for c in at.sidebar.code if "?share=" in c.value)
+
+
 def click(at: AppTest, label: str, where=None) -> AppTest:
     buttons = (where or at).button
     at.button(key=next(b.key for b in buttons if b.label == label)).click().run()
@@ -33,18 +52,17 @@ def two_conversations(fake) -> AppTest:
 
 def test_conversations_are_listed_newest_first_and_searchable(app_env):
     at = two_conversations(app_env)
-    titles = [t for t in sidebar_buttons(at) if t.startswith("Tell me")]
-    assert titles == ["Tell me about bananas", "Tell me about apples"]
+    assert titles(at) == ["Tell me about bananas", "Tell me about apples"]
     at.sidebar.text_input(key="history_search").set_value("curved").run()  # only in an answer
-    assert [t for t in sidebar_buttons(at) if t.startswith("Tell me")] == ["Tell me about bananas"]
+    assert titles(at) == ["Tell me about bananas"]
     at.sidebar.text_input(key="history_search").set_value("nothing like this").run()
-    assert not [t for t in sidebar_buttons(at) if t.startswith("Tell me")]
+    assert not titles(at)
     assert any("No conversations match" in c.value for c in at.sidebar.caption)
 
 
 def test_opening_an_older_conversation_from_the_list(app_env):
     at = two_conversations(app_env)
-    click(at, "Tell me about apples", at.sidebar)
+    at.button(key=next(b.key for b in at.sidebar.button if b.label.startswith("Tell me about apples"))).click().run()
     assert "Apples are red or green." in markdown(at)
     assert "Bananas are yellow and curved." not in markdown(at)
 
@@ -52,15 +70,17 @@ def test_opening_an_older_conversation_from_the_list(app_env):
 def test_rename_and_delete_with_confirmation(app_env):
     at = two_conversations(app_env)
     conv = at.session_state["conversation_id"]
-    at.sidebar.text_input(key=f"title-{conv}").set_value("Fruit facts").run()
-    assert "Fruit facts" in sidebar_buttons(at)
-    click(at, "Delete conversation", at.sidebar)
+    open_menu(at)
+    at.sidebar.text_input(key=f"rename-{conv}").set_value("Fruit facts").run()
+    assert "Fruit facts" in titles(at)
+    assert at.subheader[0].value == "Fruit facts"  # the open conversation's title, on the page
+    click(open_menu(at), "Delete", at.sidebar)  # (AppTest closes a popover on each run; a browser keeps it open)
     assert any("Delete this conversation for good?" in w.value for w in at.sidebar.warning)
     assert open_store().get_conversation(conv) is not None  # nothing deleted yet
-    click(at, "Yes, delete", at.sidebar)
+    click(open_menu(at, conv), "Yes, delete", at.sidebar)
     assert open_store().get_conversation(conv) is None
-    assert "Fruit facts" not in sidebar_buttons(at)
-    assert "Tell me about apples" in sidebar_buttons(at)
+    assert "Fruit facts" not in titles(at)
+    assert "Tell me about apples" in titles(at)
     assert at.title[0].value == "EGP Playground"  # back to an empty chat
 
 
@@ -143,7 +163,7 @@ def test_a_broken_import_says_so_and_writes_nothing_and_a_good_one_imports(app_e
 
 
 def test_exports_are_offered_for_the_open_conversation_and_for_all(app_env):
-    at = two_conversations(app_env)
+    at = open_menu(two_conversations(app_env))
     labels = [b.label for b in at.sidebar.get("download_button")]
     assert {"Export as Markdown", "Export as JSON", "Export all conversations (JSON)"} <= set(labels)
     data = json.loads(export_all_json(open_store(), "local"))
@@ -152,8 +172,8 @@ def test_exports_are_offered_for_the_open_conversation_and_for_all(app_env):
 
 def test_a_share_link_shows_a_read_only_copy(app_env):
     at = two_conversations(app_env)
-    click(at, "Create share link", at.sidebar)
-    link = next(c.value for c in at.sidebar.code if "?share=" in c.value)
+    link = share_link(at)
+    assert link.startswith("http://") and "/?share=" in link  # a whole address, not just "?share=..."
     token = link.split("?share=")[1].strip()
     assert len(token) >= 24
     viewer = AppTest.from_file(APP, default_timeout=60)
@@ -183,10 +203,9 @@ def test_team_mode_each_person_sees_only_their_own(app_env):
     bob.run()
     assert not bob.exception
     assert "Ann's private question" not in markdown(bob)
-    assert "Ann's private question" not in sidebar_buttons(bob)
+    assert "Ann's private question" not in titles(bob)
 
-    click(ann, "Create share link", ann.sidebar)
-    token = next(c.value for c in ann.sidebar.code if "?share=" in c.value).split("?share=")[1].strip()
+    token = share_link(ann).split("?share=")[1].strip()
     bob2 = AppTest.from_file(APP, default_timeout=60)
     bob2.user = {"is_logged_in": True, "email": "bob@example.com"}
     bob2.query_params["share"] = token
@@ -204,8 +223,7 @@ AUTH = {
 def test_team_mode_asks_to_sign_in_but_share_links_still_open(app_env):
     app_env.reply(text="Shared answer.")
     at = send(start(), "Shared question")
-    click(at, "Create share link", at.sidebar)
-    token = next(c.value for c in at.sidebar.code if "?share=" in c.value).split("?share=")[1].strip()
+    token = share_link(at).split("?share=")[1].strip()
 
     stranger = AppTest.from_file(APP, default_timeout=60)
     stranger.secrets["auth"] = AUTH

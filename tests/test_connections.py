@@ -175,7 +175,7 @@ def test_connection_to_fake_egp(fake_egp):
     wrong = Connection(id="w", name="W", kind="egp", base_url=fake_egp.base_url, api_key="wrong-key-1111")
     result = test_connection(wrong)
     assert not result.ok and isinstance(result.error, errors.AuthenticationError)
-    assert result.summary == errors.AuthenticationError.user_message
+    assert result.reason == "key" and "rejected the API key" in result.summary
     assert "wrong-key-1111" not in result.error.detail
 
 
@@ -196,7 +196,7 @@ def test_connection_to_unreachable_host(kind):
     conn = Connection(id="u", name="U", kind=kind, base_url=f"http://127.0.0.1:{free_port()}", api_key=KEY)
     result = test_connection(conn)
     assert not result.ok and isinstance(result.error, errors.ConnectionFailed)
-    assert result.summary == errors.ConnectionFailed.user_message
+    assert result.reason == "refused" and "refused the connection on port" in result.summary
     assert KEY not in result.error.detail
 
 

@@ -218,3 +218,18 @@ def test_every_bad_file_is_tested() -> None:
         {"title": "a", "messages": [{"role": "user", "text": "x"}]},
         {"title": "b", "messages": [{"role": "user", "text": "y"}]}]})
     assert set(_bad_files(minimal)) == set(BAD_CASES)
+
+
+def test_markdown_export_shows_the_system_prompt_each_answer_used(store: Store) -> None:
+    conv = store.create_conversation("alice", "Pirates")
+    store.add_message(conv, "user", "Hello")
+    store.add_message(conv, "assistant", "Ahoy!", model="m", parameters={"system_prompt": "Talk like a pirate.\nBe brief."})
+    store.add_message(conv, "user", "Again")
+    store.add_message(conv, "assistant", "Ahoy again!", model="m", parameters={"system_prompt": "Talk like a pirate.\nBe brief."})
+    store.add_message(conv, "user", "Now normally")
+    store.add_message(conv, "assistant", "Hello.", model="m", parameters={})
+    md = export_conversation_markdown(store, conv)
+    assert md.count("## System prompt") == 2  # once where it starts, once where it ends
+    assert "## System prompt\n\n> Talk like a pirate.\n> Be brief.\n\n## You\n\nHello" in md
+    assert md.index("> Talk like a pirate.") < md.index("Hello") < md.index("_(none from here on)_") < md.index(
+        "Now normally")

@@ -22,6 +22,9 @@ def open_conversation(conversation_id: str | None) -> None:
     st.session_state[state.EDITING] = None
     if conversation_id:
         st.query_params["c"] = conversation_id
+        from ui.sidebar import restore_conversation_settings
+
+        restore_conversation_settings(conversation_id)
     elif "c" in st.query_params:
         del st.query_params["c"]
 
@@ -80,6 +83,7 @@ def answer(conversation_id: str, settings: Settings) -> None:
     message_id = store.add_message(
         conversation_id, "assistant", "", status="streaming", model=settings.model, parameters=params,
     )
+    store.update_settings(conversation_id, settings.snapshot())  # reopened later, it asks the same way
     code_view.remember(settings.connection, built.request)
     services.registry().start(services.new_answer(settings, built.request, message_id))
 
@@ -94,10 +98,21 @@ def regenerate(conversation_id: str, message_id: str, settings: Settings) -> Non
 def resend_edited(conversation_id: str, message_id: str, question: str, settings: Settings) -> None:
     """Replace a question (and everything after it) with its edited text and answer it."""
     stop_running(conversation_id)
+    retitle(conversation_id, message_id, question)
     services.store().delete_messages_from(conversation_id, message_id)
     services.store().add_message(conversation_id, "user", question)
     st.session_state[state.EDITING] = None
     answer(conversation_id, settings)
+
+
+def retitle(conversation_id: str, message_id: str, question: str) -> None:
+    """The first question was edited: a title made from it follows (a title chosen by hand stays)."""
+    store = services.store()
+    first = next((m for m in store.messages(conversation_id) if m.role == "user"), None)
+    conv = store.get_conversation(conversation_id, owner=services.owner())
+    if first is None or conv is None or first.id != message_id or conv.title != title_from(first.text):
+        return
+    store.rename_conversation(conversation_id, title_from(question), services.owner())
 
 
 def stop(message_id: str) -> None:

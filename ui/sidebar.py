@@ -1,4 +1,5 @@
-"""The sidebar shared by pages: connection, model, parameters in plain words, system prompt."""
+"""The sidebar shared by pages: connection, model, parameters in plain words, system prompt;
+and the settings a conversation keeps (saved with each answer, put back when it is reopened)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from egp_core.connections import Connection, probe_api
+from egp_core.connections import Connection, explain_failure, probe_api, test_connection
 from egp_core.errors import EGPError
 from egp_core.types import ModelParameters
 from ui import services, state
@@ -16,6 +17,11 @@ PRESETS: dict[str, dict] = {
     "Balanced": {"temperature": 0.5, "top_p": 1.0, "help": "A sensible default for most questions."},
     "Creative": {"temperature": 0.9, "top_p": 0.95, "help": "More varied wording: brainstorming, stories."},
 }
+CUSTOM = "Custom"
+CUSTOM_HELP = "Your own settings, from Advanced below."
+KEPT_SETTINGS = (state.PRESET, state.TEMPERATURE, state.MAX_TOKENS, state.TOP_P, state.STOP_SEQUENCES,
+                 state.SYSTEM_PROMPT, state.API)
+"""What a conversation keeps, besides its connection and model."""
 
 
 @dataclass
@@ -26,6 +32,12 @@ class Settings:
     system_prompt: str
     context_length: int | None
     api: str = "completions"
+
+    def snapshot(self) -> dict:
+        """What the conversation keeps of these settings (no key: the connection by id and name)."""
+        kept = {k: st.session_state.get(k) for k in KEPT_SETTINGS}
+        return {"connection_id": self.connection.id, "connection": self.connection.name, "model": self.model,
+                **kept, "system_prompt": self.system_prompt, "api": self.api}
 
     def client(self, **kw):
         """A client for this connection speaking the chosen API."""
@@ -74,6 +86,18 @@ def _models(connection: Connection) -> tuple[list[str], dict, str | None]:
         return [], {}, exc.user_message
 
 
+@st.cache_data(ttl=30, show_spinner=False)
+def _explained(_connection: Connection, connection_id: str, base_url: str, fallback: str) -> str:
+    """Why a connection whose models could not be listed fails: its name does not resolve, the port
+    refuses, TLS fails, or the key is rejected (asked once more, without retries; kept 30 s)."""
+    result = test_connection(_connection, connect_timeout=3, read_timeout=10)
+    return fallback if result.ok else explain_failure(_connection, result.error)
+
+
+def _diagnosis(conn: Connection, fallback: str) -> str:
+    return _explained(conn, conn.id, conn.base_url, fallback)
+
+
 @st.fragment(run_every=1.0)
 def _await_local(server) -> None:
     """Say the model is loading, and redraw the page by itself once it is ready."""
@@ -87,6 +111,34 @@ def _apply_preset() -> None:
     if preset:
         st.session_state[state.TEMPERATURE] = preset["temperature"]
         st.session_state[state.TOP_P] = preset["top_p"]
+
+
+def _mark_custom() -> None:
+    """A slider moved away from the chosen style: the style is now Custom."""
+    preset = PRESETS.get(st.session_state[state.PRESET])
+    if preset and (preset["temperature"], preset["top_p"]) != (
+        st.session_state[state.TEMPERATURE], st.session_state[state.TOP_P]
+    ):
+        st.session_state[state.PRESET] = CUSTOM
+
+
+def restore_conversation_settings(conversation_id: str) -> None:
+    """Put back the settings the conversation's last answer used (saved with it): style, parameters,
+    system prompt, API, and the connection and model when they still exist."""
+    conv = services.store().get_conversation(conversation_id, owner=services.owner())
+    saved = dict(conv.settings or {}) if conv is not None else {}
+    if "preset" not in saved:  # a conversation from before settings were kept: leave the sidebar alone
+        return
+    for key in KEPT_SETTINGS:
+        if key in saved and saved[key] is not None:
+            st.session_state[key] = saved[key]
+    if st.session_state.get(state.PRESET) not in (*PRESETS, CUSTOM):
+        st.session_state[state.PRESET] = CUSTOM
+    ids = {c.id for c in services.connections()}
+    if saved.get("connection_id") in ids:
+        st.session_state[state.CONNECTION] = saved["connection_id"]
+        if saved.get("model"):
+            st.session_state[state.MODEL] = saved["model"]
 
 
 def _remember(connection_id: str) -> None:
@@ -130,8 +182,13 @@ def connection_and_model(container=None, key_prefix: str = "") -> tuple[Connecti
             with notice.container():
                 _await_local(server)
     models, contexts, error = _models(conn)
-    if error:
-        where.error(error)
+    loading = conn.kind == "local" and not services.local_server().is_ready()
+    if error and not loading:  # this connection's own state, never another connection's model
+        why = _diagnosis(conn, error)
+        where.error(why, icon=":material/cloud_off:")
+        if not key_prefix:
+            st.session_state[state.UNAVAILABLE] = f"{conn.name} cannot be reached. {why}"
+        return conn, None, {}
     mkey = key_prefix + state.MODEL
     if not models:
         models = [st.session_state.get(mkey)] if st.session_state.get(mkey) else []
@@ -155,23 +212,20 @@ def parameters_from_state() -> ModelParameters:
 
 def parameters(conn: Connection | None = None) -> ModelParameters:
     sb = st.sidebar
+    if st.session_state.get(state.PRESET) not in (*PRESETS, CUSTOM):
+        st.session_state[state.PRESET] = CUSTOM
     sb.radio(
-        "Style of answers", list(PRESETS), key=state.PRESET, on_change=_apply_preset, horizontal=True,
-        captions=None, help=" ".join(f"{k}: {v['help']}" for k, v in PRESETS.items()),
+        "Style of answers", [*PRESETS, CUSTOM], key=state.PRESET, on_change=_apply_preset, horizontal=True,
+        captions=None, help=" ".join(f"{k}: {v['help']}" for k, v in PRESETS.items()) + f" {CUSTOM}: {CUSTOM_HELP}",
     )
     preset = PRESETS.get(st.session_state[state.PRESET])
-    if preset and (preset["temperature"], preset["top_p"]) == (
-        st.session_state[state.TEMPERATURE], st.session_state[state.TOP_P]
-    ):
-        sb.caption(preset["help"])
-    else:
-        sb.caption("Custom: your Advanced settings are used.")
+    sb.caption(preset["help"] if preset else CUSTOM_HELP)
     with sb.expander("Advanced"):
-        st.slider("Temperature", 0.0, 1.0, step=0.05, key=state.TEMPERATURE)
+        st.slider("Temperature", 0.0, 1.0, step=0.05, key=state.TEMPERATURE, on_change=_mark_custom)
         st.caption("Randomness: 0 always picks the likeliest word, 1 takes more chances.")
         st.number_input("Max tokens", min_value=1, max_value=32000, step=64, key=state.MAX_TOKENS)
         st.caption("Longest answer allowed, in tokens (about ¾ of a word each); longer ones are cut off.")
-        st.slider("Top p", 0.05, 1.0, step=0.05, key=state.TOP_P)
+        st.slider("Top p", 0.05, 1.0, step=0.05, key=state.TOP_P, on_change=_mark_custom)
         st.caption("Pick only among the likeliest words making up this share of chance. 1 = no limit.")
         st.text_area("Stop sequences", key=state.STOP_SEQUENCES, height=68)
         st.caption("One per line, at most 4: the answer ends where the model writes one of them.")
@@ -186,9 +240,17 @@ def parameters(conn: Connection | None = None) -> ModelParameters:
 
 
 def render() -> Settings | None:
-    """The whole shared sidebar. None when no model can be used yet."""
+    """The whole shared sidebar. None when no model can be used yet (state.UNAVAILABLE says why)."""
     state.init()
+    st.session_state[state.UNAVAILABLE] = None
     conn, model, contexts = connection_and_model()
+    if conn is None:
+        st.session_state[state.UNAVAILABLE] = "No connection yet: add one on the Settings page."
+    elif model is None and not st.session_state[state.UNAVAILABLE]:
+        st.session_state[state.UNAVAILABLE] = (
+            "The local model is loading; ask in a few seconds." if conn.kind == "local"
+            else f"{conn.name} offers no model. Pick another connection."
+        )
     params = parameters(conn)
     st.sidebar.text_area(
         "System prompt", key=state.SYSTEM_PROMPT, height=80,

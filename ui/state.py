@@ -33,6 +33,8 @@ COMPARE_PANES = "compare_panes"  # number of panes on the compare page
 COMPARE_RUN = "compare_run"  # the comparison on screen (conversation id)
 BLIND = "compare_blind"
 CONFIRM_DELETE = "confirm_delete_conversation"
+CLOSE_SIDEBAR = "close_sidebar"  # a conversation was picked: close the sidebar drawer on a phone
+UNAVAILABLE = "chat_unavailable"  # why no question can be sent now (the chosen connection's state), or None
 LAST_REQUEST = "last_request"  # (base_url, connection kind, CompletionRequest) for "View code"
 
 DEFAULTS: dict[str, Any] = {
@@ -51,6 +53,7 @@ DEFAULTS: dict[str, Any] = {
     COMPARE_RUN: None,
     BLIND: False,
     CONFIRM_DELETE: None,
+    UNAVAILABLE: None,
     LAST_REQUEST: None,
 }
 

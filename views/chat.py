@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import code_view, conversation, history, messages, services, sidebar, state
+from ui import code_view, conversation, header, history, messages, services, sidebar, state
 from ui.receipt import show_totals
 
 STARTERS = [
@@ -20,7 +20,8 @@ def shared_view(token: str) -> None:
     if conv is None:
         st.error("This share link is not valid (or the conversation was deleted).", icon=":material/link:")
         return
-    st.title(conv.title)
+    st.set_page_config(page_title=header.tab_title(conv.title))
+    st.title(history.plain(conv.title), anchor=False)
     st.caption("A read-only copy shared with you.")
     messages.render(conv.id, None, read_only=True)
 
@@ -35,33 +36,36 @@ def main() -> None:
     wanted = st.query_params.get("c")
     if wanted and wanted != st.session_state.get(state.CONVERSATION):
         if services.store().get_conversation(wanted, owner=services.owner()) is not None:
-            st.session_state[state.CONVERSATION] = wanted
+            conversation.open_conversation(wanted)  # with the settings it was answered with
         else:
             st.toast("That conversation does not exist (any more).", icon=":material/warning:")
             conversation.open_conversation(None)
 
+    history_area = st.sidebar.container()  # first: on a phone, New chat and history come before the settings
     settings = sidebar.render()
     st.sidebar.divider()
     totals_area = st.sidebar.empty()
+    history.export_import()
 
-    prompt = st.chat_input("Ask anything", key="chat-input", disabled=settings is None)
+    prompt = st.chat_input(st.session_state.get(state.UNAVAILABLE) or "Ask anything", key="chat-input",
+                           disabled=settings is None)
     starter = st.session_state.get(state.PENDING_PROMPT)
     if starter:
         st.session_state[state.PENDING_PROMPT] = None
         prompt = prompt or starter
     if prompt and settings is not None:
         conversation.ask(prompt, settings)
-    history.conversation_list()
+    history.conversation_list(history_area)
+    history.close_sidebar_on_phone()
     conv_id = st.session_state.get(state.CONVERSATION)
-    if conv_id:
-        history.current_conversation_tools(conv_id)
+    header.show(conv_id)
 
     if not conv_id:
         # One container: the first message of a new chat replaces it whole, so no faded
         # starter buttons linger below the answer while it streams.
         with st.container():
             st.title("EGP Playground")
-            st.caption("Pick a model in the sidebar, then ask something, or try one of these:")
+            st.caption("Ask anything below, or start with one of these:")
             cols = st.columns(2)
             for i, text in enumerate(STARTERS):
                 cols[i % 2].button(
@@ -69,7 +73,7 @@ def main() -> None:
                     on_click=lambda t=text: st.session_state.__setitem__(state.PENDING_PROMPT, t),
                 )
             if settings is None:
-                st.info("No model is available yet. Check the connection in the sidebar.", icon=":material/info:")
+                st.info(st.session_state.get(state.UNAVAILABLE) or "No model is available yet.", icon=":material/info:")
         with totals_area.container():
             show_totals()
         return

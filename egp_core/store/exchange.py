@@ -80,6 +80,19 @@ def export_all_json(store: Store, owner: str) -> str:
     return _envelope([_conversation_dict(store, c) for c in convs])
 
 
+def _system_prompt_for(messages: list[Message], i: int) -> str | None:
+    """The system prompt the answer to question `i` used ("" for none); None when `i` is not a question
+    or its answer is not saved."""
+    if messages[i].role != "user":
+        return None
+    for m in messages[i + 1:]:
+        if m.role == "user":
+            return None
+        if m.role == "assistant":
+            return str((m.parameters or {}).get("system_prompt") or "")
+    return None
+
+
 def export_conversation_markdown(store: Store, id: str, owner: str | None = None) -> str:  # noqa: A002
     """One conversation as readable Markdown."""
     conv = _get(store, id, owner)
@@ -87,7 +100,14 @@ def export_conversation_markdown(store: Store, id: str, owner: str | None = None
     model = conv.settings.get("model") if isinstance(conv.settings, dict) else None
     if model:
         lines.append(f"_Model: {model}_")
-    for m in store.messages(conv.id):
+    messages = store.messages(conv.id)
+    shown_prompt = ""
+    for i, m in enumerate(messages):
+        prompt = _system_prompt_for(messages, i)
+        if prompt is not None and prompt != shown_prompt:  # before the question it applies to
+            quoted = "\n".join("> " + line for line in prompt.splitlines()) if prompt else "_(none from here on)_"
+            lines += ["", "## System prompt", "", quoted]
+            shown_prompt = prompt
         heading = _ROLE_NAMES.get(m.role, m.role.title())
         if m.role == "assistant" and m.model:
             heading += f" ({m.model})"
