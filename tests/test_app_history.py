@@ -93,10 +93,10 @@ def test_chats_stay_listed_after_many_comparisons_and_show_more_reaches_the_rest
     finally:
         store.close()
     at = start()
-    listed = [t for t in sidebar_buttons(at) if t.startswith("Old chat")]
-    assert len(listed) == 50 and not any(t.startswith("Comparison") for t in sidebar_buttons(at))
+    listed = [t for t in titles(at) if t.startswith("Old chat")]
+    assert len(listed) == 50 and not any(t.startswith("Comparison") for t in titles(at))
     click(at, "Show more", at.sidebar)
-    listed = [t for t in sidebar_buttons(at) if t.startswith("Old chat")]
+    listed = [t for t in titles(at) if t.startswith("Old chat")]
     assert sorted(listed) == sorted(f"Old chat {i}" for i in range(len(old)))
     assert "Show more" not in sidebar_buttons(at)  # nothing left to show
 
@@ -110,8 +110,7 @@ def test_session_totals_count_only_answers_this_session_started(app_env):
     at = send(start(), "First question")
     assert totals(at).startswith("This session: 1 answers · 5 tokens")
     conv = at.session_state["conversation_id"]
-    click(at, "Create share link", at.sidebar)
-    token = next(c.value for c in at.sidebar.code if "?share=" in c.value).split("?share=")[1].strip()
+    token = share_link(at).split("?share=")[1].strip()
     # Another session opens the same conversation: its answer was not started there.
     again = AppTest.from_file(APP, default_timeout=60)
     again.query_params["c"] = conv
@@ -126,7 +125,7 @@ def test_session_totals_count_only_answers_this_session_started(app_env):
     assert all(not c.value.startswith("This session") or "0 answers" in c.value
                for c in [*viewer.sidebar.caption, *viewer.caption])
     # The first session still counts its own answer once, also after opening the list again.
-    click(at, "First question", at.sidebar)
+    at.button(key=f"open-{conv}").click().run()
     assert totals(at).startswith("This session: 1 answers · 5 tokens")
 
 
@@ -135,13 +134,15 @@ def test_renaming_to_a_title_with_spaces_around_it_ends(app_env):
     and rerun forever, because the input and the stored title never became equal)."""
     at = two_conversations(app_env)
     conv = at.session_state["conversation_id"]
-    at.sidebar.text_input(key=f"title-{conv}").set_value("Fruit   facts  ").run(timeout=30)
+    open_menu(at)
+    at.sidebar.text_input(key=f"rename-{conv}").set_value("Fruit   facts  ").run(timeout=30)
     assert not at.exception, at.exception
     assert open_store().get_conversation(conv).title == "Fruit facts"
-    assert "Fruit facts" in sidebar_buttons(at)
+    assert "Fruit facts" in titles(at)
     at.run(timeout=30)  # an ordinary later run renames nothing
     assert not at.exception, at.exception
-    at.sidebar.text_input(key=f"title-{conv}").set_value("   ").run(timeout=30)  # blank: ignored
+    open_menu(at)
+    at.sidebar.text_input(key=f"rename-{conv}").set_value("   ").run(timeout=30)  # blank: ignored
     assert open_store().get_conversation(conv).title == "Fruit facts"
 
 
