@@ -29,7 +29,8 @@ def auth_configured() -> bool:
 
 
 signed_out = auth_configured() and not st.user.is_logged_in
-if signed_out and "share" not in st.query_params:
+shared = "share" in st.query_params or "eval_share" in st.query_params
+if signed_out and not shared:
     st.title("EGP Playground")
     st.write("Sign in to see your conversations.")
     st.button("Sign in", type="primary", on_click=st.login, icon=":material/login:")
@@ -42,11 +43,12 @@ if auth_configured() and st.user.is_logged_in:
 pages = [
     st.Page("views/chat.py", title="Chat", icon=":material/chat:", default=True),
     st.Page("views/compare.py", title="Compare", icon=":material/compare:"),
+    st.Page("views/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
     st.Page("views/usage.py", title="Usage", icon=":material/bar_chart:"),
     st.Page("views/settings.py", title="Settings", icon=":material/settings:"),
 ]
-if signed_out:  # only the read-only view of a shared conversation
-    pages = pages[:1]
+if signed_out:  # only the read-only view of a shared conversation (or evaluation)
+    pages = [pages[2]] if "eval_share" in st.query_params else pages[:1]
 page = st.navigation(pages, position="hidden" if signed_out else "sidebar")
 try:
     page.run()

@@ -35,6 +35,8 @@ BLIND = "compare_blind"
 CONFIRM_DELETE = "confirm_delete_conversation"
 CLOSE_SIDEBAR = "close_sidebar"  # a conversation was picked: close the sidebar drawer on a phone
 UNAVAILABLE = "chat_unavailable"  # why no question can be sent now (the chosen connection's state), or None
+EVAL_RUN = "eval_run"  # the evaluation on screen (mirrors ?run=)
+EVAL_DATASET = "eval_dataset"  # id of the dataset being set up for a new evaluation
 LAST_REQUEST = "last_request"  # (base_url, connection kind, CompletionRequest) for "View code"
 
 DEFAULTS: dict[str, Any] = {
@@ -55,6 +57,8 @@ DEFAULTS: dict[str, Any] = {
     CONFIRM_DELETE: None,
     UNAVAILABLE: None,
     LAST_REQUEST: None,
+    EVAL_RUN: None,
+    EVAL_DATASET: None,
 }
 
 

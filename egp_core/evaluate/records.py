@@ -294,6 +294,17 @@ class Records:
             for row in conn.execution_options(yield_per=500).execute(q):
                 yield dict(row._mapping)
 
+    def outputs(self, run_id: str) -> dict[tuple[int, int], list[str]]:
+        """(row, contestant) -> the answers of its repeats (for how often repeats agree)."""
+        e = s.eval_results.c
+        out: dict[tuple[int, int], list[str]] = {}
+        q = (sa.select(e.row_index, e.contestant, e.output).where(e.run_id == run_id, e.status == "ok")
+             .order_by(e.row_index, e.contestant, e.repeat_index))
+        with self.engine.connect() as conn:
+            for row, contestant, output in conn.execute(q):
+                out.setdefault((row, contestant), []).append(output)
+        return out
+
     def set_review(self, run_id: str, row_index: int, contestant: int, repeat_index: int,
                    score: int | None, note: str | None) -> bool:
         """A person's grade: 1 (👍) or -1 (👎), or 1-5; and a note."""

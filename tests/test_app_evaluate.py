@@ -1,0 +1,135 @@
+"""The Evaluate page under AppTest: paste a dataset, map, estimate, run two contestants on two fake EGP
+servers, read the verdict, filter failures, open a row, share it read-only; and the plain messages
+for bad input. (AppTest has no file upload: the browser test uploads a real file.)"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from egp_core.connections import Connection
+from egp_core.evaluate.records import Records
+from egp_core.store import open_store
+from tests.fake_egp import FakeEGP
+from tests.plugins.apptest import APP, SECRET
+
+EVALUATE = "views/evaluate.py"
+ROWS = 12
+TABLE = "question\texpected\n" + "".join(f"Where is thing {i}?\tworld\n" for i in range(ROWS))
+
+
+@pytest.fixture
+def second_fake():
+    with FakeEGP() as fake:
+        yield fake.models(["other-model"]).reply(text="I do not know.")
+
+
+def page(connections=()) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state["session_connections"] = list(connections)
+    at.run()
+    at.switch_page(EVALUATE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def paste(at: AppTest, text: str) -> None:
+    at.text_area(key="eval-paste").set_value(text).run()
+    at.button(key="eval-paste-use").click().run()
+    assert not at.exception, at.exception
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [e.value for e in at.error]
+    parts += [i.value for i in at.info] + [w.value for w in at.warning]
+    return "\n".join(str(p) for p in parts)
+
+
+def records(tmp_path) -> Records:
+    return Records(open_store(f"sqlite:///{tmp_path / 'history.db'}"))
+
+
+def test_a_full_run_from_paste_to_verdict(app_env, second_fake, tmp_path):
+    fake = app_env.reply(text="Hello world")
+    other = Connection(id="session-other", name="Other server", kind="egp", base_url=second_fake.base_url,
+                       api_key=SECRET, source="session")
+    at = page([other])
+    assert "Start with a dataset" in texts(at)
+    paste(at, TABLE)
+    assert f"{ROWS} rows, 2 columns" in texts(at)
+    assert at.text_area(key="eval-template").value == "Answer in one short sentence.\n\n{{question}}"
+    assert at.selectbox(key="eval-map-question").value == "question"
+    assert at.selectbox(key="eval-expected").value == "expected"
+    at.selectbox(key="eval1-connection_id").set_value("session-other").run()
+    assert at.selectbox(key="eval1-model").value == "other-model"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Requests"] == str(2 * ROWS)
+    at.button(key="eval-run").click().run()
+    assert not at.exception, at.exception
+
+    recs = records(tmp_path)
+    run = recs.list_runs("local")[0]
+    deadline = time.monotonic() + 60
+    while recs.get_run(run.id).status == "running" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert recs.get_run(run.id).status == "complete"
+    at.run()
+    assert not at.exception, at.exception
+    shown = texts(at)
+    assert ("A: fake-model passes 12 more of 12 rows than B: other-model; that difference is unlikely to be "
+            "chance (p < 0.001).") in shown
+    summary = at.dataframe[0].value
+    assert list(summary["Pass rate"]) == ["100% (76%–100%)", "0% (0%–24%)"]
+    assert {r.body["prompt"] for r in fake.requests if r.method == "POST"} == {f"Answer in one short sentence.\n\nWhere is thing {i}?"
+                                                         for i in range(ROWS)}
+    assert len([r for r in second_fake.requests if r.method == "POST"]) == ROWS
+    assert at.query_params["run"] in (run.id, [run.id])
+
+    at.segmented_control(key=f"eval-filter-{run.id}").set_value("Failures only").run()
+    table = at.dataframe[1].value
+    assert len(table) == ROWS and set(table["B ✓"]) == {"❌"} and set(table["A ✓"]) == {"✅"}
+    assert "I do not know." in set(table["B"])
+    texts_now = [t.value for t in at.text]
+    assert "Hello world" in texts_now and "I do not know." in texts_now  # the opened row, side by side
+    assert any("Contains the expected text" in c.value for c in at.caption)
+
+    at.button(key="eval-share").click().run()
+    token = recs.get_run(run.id).share_token
+    assert token and f"?eval_share={token}" in [c.value for c in at.code]
+    shared = AppTest.from_file(APP, default_timeout=60)
+    shared.query_params["eval_share"] = token
+    shared.run()
+    shared.switch_page(EVALUATE).run()
+    assert not shared.exception, shared.exception
+    assert "A read-only copy shared with you." in texts(shared)
+    assert not [b for b in shared.button if b.key in ("eval-stop", "eval-resume", "eval-share")]
+    assert "passes 12 more of 12 rows" in texts(shared)
+    assert SECRET not in str(recs.get_run(run.id).config)
+
+
+def test_bad_pastes_get_a_plain_message_and_nothing_is_saved(app_env, tmp_path):
+    at = page()
+    paste(at, "question\tQuestion\nq\tq2\n")
+    assert 'Columns 1 and 2 are both called "Question"' in texts(at)
+    paste(at, "question\t\tx\n1\t2\t3\n")
+    assert "Column 2 has no name" in texts(at)
+    paste(at, "question\n")
+    assert "column names but no rows" in texts(at)
+    assert records(tmp_path).list_datasets("local") == []
+    assert "Start with a dataset" in texts(at)
+
+
+def test_a_variable_with_no_column_stops_the_run_before_anything_is_saved(app_env, tmp_path):
+    at = page()
+    paste(at, TABLE)
+    at.text_area(key="eval-template").set_value("{{question}} about {{topic}}").run()
+    assert at.selectbox(key="eval-map-topic").value == "(no column)"
+    at.button(key="eval-run").click().run()
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.error]
+    assert any("the variable {{topic}} has no column" in e for e in errors)
+    assert records(tmp_path).list_runs("local") == []
+    at.text_area(key="eval-template").set_value("{{question}} about {{topic|anything}}").run()
+    assert not [e for e in at.error if "no column" in e.value]
