@@ -240,7 +240,8 @@ def test_the_running_app_never_sends_or_logs_a_key(servers, app_factory, page, t
     assert typed_server.requests[-1]["headers"]["Authorization"] == f"Bearer {TYPED_KEY}"
 
     html = {}
-    shows = {"Chat": "From the typed server.", "Compare": "Compare models", "Usage": "Busiest conversations",
+    shows = {"Chat": "From the typed server.", "Compare": "Compare models", "Evaluate": "Start with a dataset",
+             "Usage": "Busiest conversations",
              "Settings": "••••TYPD"}
     for name, text in shows.items():
         page.get_by_role("link", name=name).click()
