@@ -220,3 +220,16 @@ def test_estimate_counts_requests_tokens_cost_and_time():
                                  contestants=[Contestant(connection_id="w", model="mystery", template="{{question}}")]),
                        data)
     assert unknown.cost is None and unknown.unpriced == ["mystery"]
+
+
+def test_evaluation_requests_count_in_the_usage_totals(records, fake_egp):
+    from egp_core.store.usage import usage_rows
+
+    fake_egp.reply(text="Hello world", usage={"prompt": 10, "completion": 2, "total": 12})
+    run = new_run(records, dataset(5), [contestant(fake_egp.base_url, "gpt-4o")])
+    assert start_run(records, run, factory).wait(60)
+    rows = usage_rows(records.store, "alice")
+    assert len(rows) == 5 and {r["conversation_title"] for r in rows} == {"Evaluation: test run"}
+    assert {r["model"] for r in rows} == {"gpt-4o"} and sum(r["total_tokens"] for r in rows) == 60
+    assert sum(r["cost"] for r in rows) == pytest.approx(records.progress(run)["cost"])
+    assert usage_rows(records.store, "bob") == []

@@ -314,17 +314,3 @@ class Records:
                 e.run_id == run_id, e.row_index == row_index, e.contestant == contestant,
                 e.repeat_index == repeat_index).values(review_score=score, review_note=clean_text(note)))
         return result.rowcount == 1
-
-    def usage_rows(self, owner: str, start: datetime | None = None, end: datetime | None = None
-                   ) -> list[dict[str, Any]]:
-        """One row per evaluation request of `owner` (for the usage page's totals)."""
-        e, r = s.eval_results.c, s.eval_runs.c
-        q = (sa.select(e.run_id, r.title, r.config, e.contestant, e.status, e.prompt_tokens, e.completion_tokens,
-                       e.latency, e.first_token, e.created_at)
-             .join(s.eval_runs, r.id == e.run_id).where(r.owner == owner).order_by(e.created_at))
-        if start is not None:
-            q = q.where(e.created_at >= start)
-        if end is not None:
-            q = q.where(e.created_at < end)
-        with self.engine.connect() as conn:
-            return [dict(row._mapping) for row in conn.execute(q)]

@@ -1,4 +1,5 @@
-"""Rows for the usage dashboard: one per assistant message, with tokens, speed and cost."""
+"""Rows for the usage dashboard: one per assistant message (and per evaluation request), with tokens,
+speed and cost."""
 
 from __future__ import annotations
 
@@ -58,10 +59,12 @@ def usage_rows(store: Store, owner: str, start: date | None = None, end: date | 
          .join(s.conversations, c.id == m.conversation_id)
          .where(c.owner == owner, m.role == "assistant")
          .order_by(m.created_at, m.conversation_id, m.seq))
-    if start is not None:
-        q = q.where(m.created_at >= datetime.combine(start, time.min, tzinfo=UTC))
-    if end is not None:
-        q = q.where(m.created_at < datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC))
+    since = datetime.combine(start, time.min, tzinfo=UTC) if start is not None else None
+    until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC) if end is not None else None
+    if since is not None:
+        q = q.where(m.created_at >= since)
+    if until is not None:
+        q = q.where(m.created_at < until)
     rows = []
     with store.engine.connect() as conn:
         result = conn.execute(q).all()
@@ -79,4 +82,40 @@ def usage_rows(store: Store, owner: str, start: date | None = None, end: date | 
             "total_time": _float(metrics.get("total_time")),
             "cost": cost(prompt, completion, model or "", prices),
         })
+    rows += evaluation_rows(store, owner, since, until, prices)
+    rows.sort(key=lambda r: r["created_at"])
     return rows
+
+
+def evaluation_rows(store: Store, owner: str, since: datetime | None, until: datetime | None,
+                    prices: dict[str, tuple[float, float]]) -> list[dict[str, Any]]:
+    """One row per request an evaluation of `owner` sent (its run is the "conversation")."""
+    e, r = s.eval_results.c, s.eval_runs.c
+    with store.engine.connect() as conn:
+        runs = {rid: (title, [c.get("model") or "" for c in (config or {}).get("contestants") or []])
+                for rid, title, config in conn.execute(sa.select(r.id, r.title, r.config).where(r.owner == owner))}
+        if not runs:
+            return []
+        q = (sa.select(e.run_id, e.row_index, e.contestant, e.repeat_index, e.status, e.prompt_tokens,
+                       e.completion_tokens, e.latency, e.first_token, e.created_at)
+             .where(e.run_id.in_(list(runs))).order_by(e.created_at))
+        if since is not None:
+            q = q.where(e.created_at >= since)
+        if until is not None:
+            q = q.where(e.created_at < until)
+        result = conn.execute(q).all()
+    out = []
+    for rid, row, contestant, repeat, status, prompt, completion, latency, first, created in result:
+        title, models = runs[rid]
+        model = models[contestant] if contestant < len(models) else ""
+        prompt, completion = _int(prompt), _int(completion)
+        out.append({
+            "day": created.date(), "created_at": created, "conversation_id": rid,
+            "conversation_title": f"Evaluation: {title}", "message_id": f"{rid}-{row}-{contestant}-{repeat}",
+            "model": model, "status": "complete" if status == "ok" else "error",
+            "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+            "time_to_first_token": _float(first),
+            "tokens_per_second": completion / latency if completion and latency else None,
+            "total_time": _float(latency), "cost": cost(prompt, completion, model, prices),
+        })
+    return out
