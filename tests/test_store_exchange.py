@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
+import sqlalchemy as sa
 
 from egp_core.store import (
     MAX_IMPORT_BYTES,
@@ -233,3 +235,84 @@ def test_markdown_export_shows_the_system_prompt_each_answer_used(store: Store) 
     assert "## System prompt\n\n> Talk like a pirate.\n> Be brief.\n\n## You\n\nHello" in md
     assert md.index("> Talk like a pirate.") < md.index("Hello") < md.index("_(none from here on)_") < md.index(
         "Now normally")
+
+
+# ----- big imports: short batches, and still all or nothing -----------------------------------------
+
+
+def _big_export(conversations: int = 4, messages: int = 100, boom_at: int | None = None) -> str:
+    convs = []
+    for c in range(conversations):
+        msgs = [{"role": "user" if i % 2 == 0 else "assistant", "text": f"conversation {c} message {i}"}
+                for i in range(messages)]
+        convs.append({"title": f"Big {c}", "messages": msgs})
+    if boom_at is not None:  # a row the database refuses, late in the file
+        convs[boom_at // messages]["messages"][boom_at % messages]["text"] = "boom"
+    return json.dumps({"format": "egp-playground", "version": 1, "conversations": convs})
+
+
+def test_a_big_import_writes_in_short_transactions_and_shows_nothing_until_the_end(store: Store) -> None:
+    """So a long import does not hold the write lock that live answers need for their heartbeats."""
+    per_transaction: list[int] = []
+    rows = [0]
+    visible_while_writing: list[int] = []
+
+    def after_execute(conn, clause, multiparams, params, options, result) -> None:
+        if isinstance(clause, sa.sql.dml.Insert):
+            rows[0] += len(multiparams) or 1  # the parameter sets of an executemany
+            if clause.table.name == "messages":  # another session looks in the middle of the import
+                visible_while_writing.append(len(store.list_conversations("alice")))
+
+    def on_commit(conn) -> None:
+        if rows[0]:
+            per_transaction.append(rows[0])
+        rows[0] = 0
+
+    sa.event.listen(store.engine, "after_execute", after_execute)
+    sa.event.listen(store.engine, "commit", on_commit)
+    try:
+        assert import_json(store, _big_export(), "alice", batch_rows=50) == 4
+    finally:
+        sa.event.remove(store.engine, "after_execute", after_execute)
+        sa.event.remove(store.engine, "commit", on_commit)
+    assert sum(per_transaction) == 4 + 400
+    assert len(per_transaction) >= 9 and max(per_transaction) <= 50, per_transaction
+    assert visible_while_writing and set(visible_while_writing) == {0}, "half an import was visible"
+    found = store.list_conversations("alice")
+    assert sorted(c.title for c in found) == ["Big 0", "Big 1", "Big 2", "Big 3"]
+    assert all(len(store.messages(c.id)) == 100 for c in found)
+
+
+REFUSE_BOOM = {
+    "sqlite": ["CREATE TRIGGER refuse_boom BEFORE INSERT ON messages WHEN NEW.text = 'boom' "
+               "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"],
+    "postgresql": ["CREATE FUNCTION refuse_boom() RETURNS trigger AS $$ BEGIN IF NEW.text = 'boom' THEN "
+                   "RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+                   "CREATE TRIGGER refuse_boom BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION refuse_boom()"],
+}
+
+
+def test_a_batch_refused_late_in_a_big_import_leaves_nothing_behind(store: Store) -> None:
+    store.create_conversation("alice", "Already here")
+    with store.engine.begin() as conn:
+        for statement in REFUSE_BOOM[store.dialect]:
+            conn.exec_driver_sql(statement)
+    before = dump_database(store)
+    with pytest.raises(ImportFailed) as info:
+        import_json(store, _big_export(boom_at=350), "alice", batch_rows=50)  # batch 8 of 9
+    assert "Nothing was imported" in info.value.user_message and "refused by the test" in info.value.detail
+    assert dump_database(store) == before  # not even invisible staged rows are left
+    assert [c.title for c in store.list_conversations("alice")] == ["Already here"]
+
+
+def test_rows_left_by_an_import_cut_off_by_a_crash_are_removed_later(store: Store) -> None:
+    from egp_core.store.exchange import STAGING_OWNER, discard_unfinished_imports
+
+    store.create_conversation("alice", "Mine")
+    old = store.create_conversation(f"{STAGING_OWNER}1000:abc", "Half imported long ago")
+    store.add_message(old, "user", "orphan")
+    recent = store.create_conversation(f"{STAGING_OWNER}{int(time.time())}:def", "Being imported right now")
+    assert discard_unfinished_imports(store) == 1
+    assert store.get_conversation(old) is None and store.messages(old) == []
+    assert store.get_conversation(recent) is not None  # another process may still be writing it
+    assert [c.title for c in store.list_conversations("alice")] == ["Mine"]

@@ -15,6 +15,7 @@ from egp_core.connections import Connection, connections_from
 from egp_core.generation import MAX_LIVE, Generation, Registry
 from egp_core.local.launcher import LocalServer, ensure_local_server
 from egp_core.store import Store, open_store
+from egp_core.store.exchange import discard_unfinished_imports
 from egp_core.types import CompletionRequest
 from ui.receipt import started_here
 
@@ -28,6 +29,7 @@ def store() -> Store:
     s = open_store(os.environ.get("EGP_PLAYGROUND_DB_URL") or _secret("database_url"))
     # Answers cut off by a crash of a previous run of the app.
     s.mark_interrupted(stale_after_seconds=STALE_STREAM_SECONDS)
+    discard_unfinished_imports(s)  # and imports cut off by one (invisible until removed)
     return s
 
 

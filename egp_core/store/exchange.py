@@ -6,19 +6,34 @@ JSON format, version 1:
                         "messages": [{"role", "text", "status", "model", "parameters", "usage",
                                       "metrics", "error", "finish_reason", "pane",
                                       "created_at", "updated_at"}]}]}
-An import is validated completely before anything is written, then inserted in one
-transaction with new ids: a refused file changes nothing.
+An import is validated completely before anything is written: a refused file changes nothing.
+
+Writing a big file must not hold the database: SQLite has one writer at a time, and a live
+answer that cannot save its heartbeat for seconds looks lost to other tabs and replicas. So an
+import writes in bounded batches (BATCH_ROWS rows or BATCH_CHARS characters of text), each its
+own short transaction, and still shows all or nothing:
+
+1. the conversations are inserted under a *staging owner* ("import-in-progress:<time>:<id>")
+   that no person has, so nothing lists, searches, exports or counts them yet; then their
+   messages, batch after batch (on SQLite with a short pause after each, so waiting writers get in);
+2. one short transaction hands the conversations to their owner: the whole file appears at once;
+3. if a batch fails, the staged rows are deleted and the person is told nothing was imported.
+   If the process dies in the middle, the staged rows stay invisible and
+   `discard_unfinished_imports` (run when the app opens the store) removes them later.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..errors import scrub
 from . import schema as s
 from .errors import ImportFailed, NotFound
 from .store import MAX_PANES, Conversation, Message, Store, clean_dict, clean_text, clean_title, new_id
@@ -27,6 +42,11 @@ FORMAT = "egp-playground"
 VERSION = 1
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 MAX_MESSAGES = 200_000
+BATCH_ROWS = 500
+BATCH_CHARS = 2_000_000
+"""One import transaction writes at most this many rows, or about this much text."""
+STAGING_OWNER = "import-in-progress:"
+"""Owner of imported rows until the whole file is written (no sign-in gives such an owner)."""
 
 _ROLE_NAMES = {"system": "System", "user": "You", "assistant": "Assistant"}
 
@@ -41,7 +61,8 @@ def _iso(value: datetime) -> str:
 def _message_dict(m: Message) -> dict[str, Any]:
     return {
         "role": m.role, "text": m.text, "status": m.status, "model": m.model,
-        "parameters": m.parameters, "usage": m.usage, "metrics": m.metrics, "error": m.error,
+        "parameters": m.parameters, "usage": m.usage, "metrics": m.metrics,
+        "error": scrub(m.error) if m.error else m.error,
         "finish_reason": m.finish_reason, "pane": m.pane,
         "created_at": _iso(m.created_at), "updated_at": _iso(m.updated_at),
     }
@@ -122,7 +143,7 @@ def export_conversation_markdown(store: Store, id: str, owner: str | None = None
         elif m.status == "streaming":
             notes.append("still being written when exported")
         if m.error:
-            notes.append(f"error: {m.error}")
+            notes.append(f"error: {scrub(m.error)}")
         usage = m.usage or {}
         if usage.get("total") is not None:
             notes.append(f"{usage.get('prompt') or 0} prompt + {usage.get('completion') or 0} completion tokens")
@@ -242,11 +263,12 @@ def _parse(data: bytes | str) -> _ExportIn:
     return parsed
 
 
-def import_json(store: Store, data: bytes | str, owner: str) -> int:
+def import_json(store: Store, data: bytes | str, owner: str, *, batch_rows: int = BATCH_ROWS) -> int:
     """Import an EGP Playground JSON export for `owner` with new ids; returns how many conversations.
 
     Raises ImportFailed (with a sentence for the person) and writes nothing when the
-    file is malformed, cut off, too large, foreign, or holds values of the wrong type.
+    file is malformed, cut off, too large, foreign, or holds values of the wrong type, or when
+    the database refuses it. Written in batches of at most `batch_rows` rows (see the module).
     """
     parsed = _parse(data)
     now = s.utcnow()
@@ -267,17 +289,77 @@ def import_json(store: Store, data: bytes | str, owner: str) -> int:
                 # Nothing is generating an imported answer any more.
                 "status": "interrupted" if m.status == "streaming" else m.status,
                 "model": clean_text(m.model), "parameters": clean_dict(m.parameters),
-                "usage": clean_dict(m.usage), "metrics": clean_dict(m.metrics), "error": clean_text(m.error),
+                "usage": clean_dict(m.usage), "metrics": clean_dict(m.metrics),
+                "error": clean_text(scrub(m.error) if m.error else m.error),
                 "finish_reason": clean_text(m.finish_reason),
                 "pane": m.pane, "created_at": m_created, "updated_at": m.updated_at or m_created,
             })
+    staging = f"{STAGING_OWNER}{int(time.time())}:{new_id()}"
+    for row in conv_rows:
+        row["owner"] = staging
     try:
-        with store._write() as conn:
-            if conv_rows:
-                conn.execute(sa.insert(s.conversations), conv_rows)
-            for start in range(0, len(msg_rows), 1000):
-                conn.execute(sa.insert(s.messages), msg_rows[start:start + 1000])
-    except sa.exc.DBAPIError as exc:  # rolled back: nothing was written
+        _write_batches(store, s.conversations, conv_rows, batch_rows)
+        _write_batches(store, s.messages, msg_rows, batch_rows)
+        with store._write() as conn:  # the whole file appears at once
+            conn.execute(sa.update(s.conversations).where(s.conversations.c.owner == staging).values(owner=owner))
+    except sa.exc.DBAPIError as exc:
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:300]
+        try:
+            _discard(store, staging)
+        except sa.exc.DBAPIError:  # left invisible; discard_unfinished_imports removes it later
+            pass
         raise _fail("The database refused the file's content.", reason) from None
     return len(conv_rows)
+
+
+def _batches(rows: list[dict[str, Any]], max_rows: int) -> Iterator[list[dict[str, Any]]]:
+    """Runs of at most `max_rows` rows and about BATCH_CHARS characters of text (at least one row)."""
+    batch: list[dict[str, Any]] = []
+    chars = 0
+    for row in rows:
+        size = len(row.get("text") or "")
+        if batch and (len(batch) >= max_rows or chars + size > BATCH_CHARS):
+            yield batch
+            batch, chars = [], 0
+        batch.append(row)
+        chars += size
+    if batch:
+        yield batch
+
+
+def _write_batches(store: Store, table: sa.Table, rows: list[dict[str, Any]], max_rows: int) -> None:
+    """Insert `rows`, one short transaction per batch; on SQLite, pause after each as long as it
+    took (at least 5 ms), so a live answer waiting to save gets the write lock in between."""
+    for batch in _batches(rows, max_rows):
+        started = time.monotonic()
+        with store._write() as conn:
+            conn.execute(sa.insert(table), batch)
+        if store.dialect == "sqlite":
+            time.sleep(min(0.1, max(0.005, time.monotonic() - started)))
+
+
+def _discard(store: Store, staging_owner: str) -> int:
+    """Delete the conversations (and their messages) of one staging owner; returns how many."""
+    c = s.conversations.c
+    ids = sa.select(c.id).where(c.owner == staging_owner)
+    with store._write() as conn:
+        conn.execute(sa.delete(s.messages).where(s.messages.c.conversation_id.in_(ids)))
+        return conn.execute(sa.delete(s.conversations).where(c.owner == staging_owner)).rowcount
+
+
+def discard_unfinished_imports(store: Store, older_than_seconds: float = 3600) -> int:
+    """Remove what imports cut off by a crash left behind (invisible rows under a staging owner
+    older than that). Returns how many conversations were removed."""
+    c = s.conversations.c
+    with store._read() as conn:
+        owners = list(conn.execute(sa.select(c.owner).distinct()
+                                   .where(c.owner.startswith(STAGING_OWNER, autoescape=True))).scalars())
+    removed = 0
+    for staging in owners:
+        try:
+            started = int(staging[len(STAGING_OWNER):].split(":", 1)[0])
+        except ValueError:
+            started = 0
+        if time.time() - started >= older_than_seconds:
+            removed += _discard(store, staging)
+    return removed
