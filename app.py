@@ -28,15 +28,25 @@ def auth_configured() -> bool:
         return False
 
 
+def vote_needs_sign_in() -> bool:
+    """Team mode can keep audience voting to signed-in people: `[playground] vote_requires_sign_in = true`."""
+    try:
+        return bool(st.secrets.get("playground", {}).get("vote_requires_sign_in", False))
+    except Exception:  # no secrets.toml at all
+        return False
+
+
 signed_out = auth_configured() and not st.user.is_logged_in
 shared = "share" in st.query_params or "eval_share" in st.query_params
-if signed_out and not shared:
+# ?vote=<code>: the audience's phone page, and nothing else (no sidebar, no sign-in unless configured)
+voting = bool((st.query_params.get("vote") or "").strip()) and not (signed_out and vote_needs_sign_in())
+if signed_out and not voting and not shared:
     st.title("EGP Playground")
     st.write("Sign in to see your conversations.")
     st.button("Sign in", type="primary", on_click=st.login, icon=":material/login:")
     st.stop()
 
-if auth_configured() and st.user.is_logged_in:
+if auth_configured() and st.user.is_logged_in and not voting:
     st.sidebar.caption(f"Signed in as {st.user.get('email') or st.user.get('name') or 'you'}")
     st.sidebar.button("Sign out", on_click=st.logout, icon=":material/logout:")
 
@@ -47,9 +57,11 @@ pages = [
     st.Page("views/usage.py", title="Usage", icon=":material/bar_chart:"),
     st.Page("views/settings.py", title="Settings", icon=":material/settings:"),
 ]
-if signed_out:  # only the read-only view of a shared conversation (or evaluation)
+if voting:
+    pages = [st.Page("views/vote.py", title="Vote", icon=":material/how_to_vote:", default=True)]
+elif signed_out:  # only the read-only view of a shared conversation (or evaluation)
     pages = [pages[2]] if "eval_share" in st.query_params else pages[:1]
-page = st.navigation(pages, position="hidden" if signed_out else "sidebar")
+page = st.navigation(pages, position="hidden" if signed_out or voting else "sidebar")
 try:
     page.run()
 except (StoreError, EGPError) as exc:  # a person's message, never a traceback

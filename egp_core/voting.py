@@ -138,6 +138,7 @@ class VoteResult:
     counted: bool
     message: str
     choice: str | None = None
+    round_id: str | None = None
 
 
 class DemoDay:
@@ -176,15 +177,13 @@ class DemoDay:
         voter_id, source_id = hashed(voter, "voter"), hashed(source, "source")
         earlier = self.rounds.has_voted(current.id, voter_id)
         if earlier:
-            return VoteResult(False, f"You already voted in this round ({choice_word(earlier)}). "
-                                     "One vote per person: thank you!", earlier)
+            return _already(earlier, current.id)
         if self.rounds.recent_votes_from(source_id, RATE_WINDOW_SECONDS) >= RATE_LIMIT_PER_SOURCE:
-            return VoteResult(False, "Too many votes from your network just now. Wait a minute and try again.")
-        if not self.rounds.add_vote(current.id, voter_id, choice, source_id):
-            earlier = self.rounds.has_voted(current.id, voter_id) or choice
-            return VoteResult(False, f"You already voted in this round ({choice_word(earlier)}). "
-                                     "One vote per person: thank you!", earlier)
-        return VoteResult(True, f"Thank you! Your vote for {choice_word(choice)} is counted.", choice)
+            return VoteResult(False, "Too many votes from your network just now. Wait a minute and try again.",
+                              round_id=current.id)
+        if not self.rounds.add_vote(current.id, voter_id, choice, source_id):  # a second tab, just now
+            return _already(self.rounds.has_voted(current.id, voter_id) or choice, current.id)
+        return VoteResult(True, f"Thank you! Your vote for {choice_word(choice)} is counted.", choice, current.id)
 
     def my_vote(self, round_id: str, voter: str | None) -> str | None:
         return self.rounds.has_voted(round_id, hashed(voter, "voter")) if voter else None
@@ -242,6 +241,11 @@ class DemoDay:
             } for r in rows],
             "leaderboard": [_standing_dict(s) for s in standings(rounds)],
         }
+
+
+def _already(earlier: str, round_id: str) -> VoteResult:
+    return VoteResult(False, f"You already voted in this round ({choice_word(earlier)}). "
+                             "One vote per person: thank you!", earlier, round_id)
 
 
 def _standing_dict(s: Standing) -> dict[str, Any]:

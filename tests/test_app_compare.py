@@ -25,6 +25,7 @@ from streamlit.testing.v1 import AppTest
 from egp_core.connections import Connection
 from egp_core.store import open_store
 from egp_core.store.exchange import export_conversation_markdown
+from egp_core.voting import DemoDay
 from tests.fake_egp import FakeEGP
 from tests.plugins.apptest import APP, SECRET
 
@@ -292,12 +293,12 @@ def test_blind_mode_hides_the_names_until_the_vote_then_reveals_them(env, fakes)
     assert sorted(revealed) == sorted(
         [f"{letter_of[m]} · {m}" + (" :material/trophy:" if m == "beta" else "") for m in said]
     )
-    assert any("The room voted for" in s.value and "beta" in s.value for s in at.main.success)
+    assert any("The room picked" in s.value and "beta" in s.value for s in at.main.success)
     assert not any(b.label.endswith(" is best") for b in at.button)
     assert sum(x.label == "View code" for x in at.main.expander) == 3
     assert len(at.main.get("download_button")) == 2
     board = at.table[0].value
-    rows = {r["Model"]: (r["Wins"], r["Votes"]) for r in board.to_dict("records")}
+    rows = {r["Contestant"]: (r["Wins"], r["Rounds"]) for r in board.to_dict("records")}
     assert rows == {"beta": (1, 1), "alpha": (0, 1), "gamma": (0, 1)}
 
 
@@ -305,7 +306,7 @@ def test_votes_and_the_reveal_persist_across_a_restart(env, fakes):
     at, said = blind_comparison(env, fakes)
     conv = at.session_state["compare_run"]
     click(at, next(b.label for b in at.button if b.label.endswith(" is best")))
-    winner = next(r["Model"] for r in at.table[0].value.to_dict("records") if r["Wins"] == 1)
+    winner = next(r["Contestant"] for r in at.table[0].value.to_dict("records") if r["Wins"] == 1)
 
     # A restart: a new process state (caches cleared), a new session, the same data folder.
     st.cache_resource.clear()
@@ -314,7 +315,7 @@ def test_votes_and_the_reveal_persist_across_a_restart(env, fakes):
     again.session_state["session_connections"] = at.session_state["session_connections"]
     again.run()
     again.switch_page(COMPARE).run()
-    rows = {r["Model"]: (r["Wins"], r["Votes"]) for r in again.table[0].value.to_dict("records")}
+    rows = {r["Contestant"]: (r["Wins"], r["Rounds"]) for r in again.table[0].value.to_dict("records")}
     assert rows[winner] == (1, 1) and sorted(rows) == sorted(said)
     # the comparison reopens from the list, revealed, and cannot be voted on twice
     click(again, next(b.label for b in again.sidebar.button if b.label == "What colour is the sky?"))
@@ -322,7 +323,7 @@ def test_votes_and_the_reveal_persist_across_a_restart(env, fakes):
     assert not any(h.startswith("Model ") for h in headers(again))
     assert any(h.endswith(":material/trophy:") and winner in h for h in headers(again))
     assert not any(b.label.endswith(" is best") for b in again.button)
-    assert open_store().leaderboard()[0]["votes"] == 1
+    assert sum(s.wins for s in DemoDay(open_store()).leaderboard()) == 1
 
 
 def test_a_vote_needs_two_answers(env, fakes):
@@ -336,7 +337,7 @@ def test_a_vote_needs_two_answers(env, fakes):
     assert not any(b.label.endswith(" is best") for b in at.button)
     assert "A vote needs at least two answers" in texts(at)
     assert sorted(h.split(" · ")[1] for h in headers(at)) == ["alpha", "beta"]
-    assert open_store().leaderboard() == []
+    assert DemoDay(open_store()).leaderboard() == []
 
 
 # ----- history, export, code --------------------------------------------------------------------
@@ -397,7 +398,9 @@ def test_a_panes_code_runs_and_prints_the_answer_the_pane_got(env, fakes, local_
     local = answers(at.session_state["compare_run"])[0]
     assert local.model == LOCAL_MODEL and local.text.strip()
 
-    column = next(c for c in at.main.columns if [s.value for s in c.subheader][:1] == [f"A · {LOCAL_MODEL}"])
+    # both panes run the local model: each is named by what differs ("… · temperature 0 · max 8 tokens")
+    column = next(c for c in at.main.columns
+                  if [s.value for s in c.subheader][:1] == [f"A · {LOCAL_MODEL} · temperature 0 · max 8 tokens"])
     snippets = {tab.label: [c.value for c in tab.code] for tab in column.tabs}
     assert len(snippets) == 3 and all(len(code) == 1 for code in snippets.values())
     for n, (name, (code,)) in enumerate(snippets.items()):

@@ -111,8 +111,8 @@ def leaderboard(page) -> dict[str, tuple[int, int]]:
     rows = page.get_by_test_id("stTable").locator("tbody tr").all_inner_texts()
     board = {}
     for row in rows:
-        model, wins, votes, _rate = [c.strip() for c in row.split("\t")]
-        board[model] = (int(wins), int(votes))
+        model, _rating, wins, _ties, _losses, rounds = [c.strip() for c in row.split("\t")]
+        board[model] = (int(wins), int(rounds))
     return board
 
 
@@ -129,7 +129,7 @@ def test_a_blind_vote_hides_the_names_then_reveals_them_and_updates_the_leaderbo
         assert f"{name}-model" not in shown  # no name in headings, receipts or code
     assert page.get_by_text("View code").count() == 0
     assert page.get_by_role("button", name="Export as Markdown").count() == 0
-    assert "No votes yet" in shown
+    assert "No rounds yet" in shown
     # every server got the prompt, each for its own model
     for name, fake in servers.items():
         bodies = [r.body for r in fake.requests if r.path.endswith("completions")]
@@ -141,7 +141,7 @@ def test_a_blind_vote_hides_the_names_then_reveals_them_and_updates_the_leaderbo
     model_b = next(name for name, answer in SAID.items() if answer in column_b)
 
     page.get_by_role("button", name="B is best").click()
-    page.get_by_text("The room voted for B").wait_for()
+    page.get_by_text("The room picked B").wait_for()
     wait_idle(page)
 
     revealed = headings(page)

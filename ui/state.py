@@ -32,6 +32,8 @@ SETTINGS_BY_CONNECTION = "settings_by_connection"  # last model/parameters per c
 COMPARE_PANES = "compare_panes"  # number of panes on the compare page
 COMPARE_RUN = "compare_run"  # the comparison on screen (conversation id)
 BLIND = "compare_blind"
+DEMO = "demo_id"  # the presenter's demo (its rounds and vote code), mirrors ?demo=
+PRESENT = "presenter_view"  # the compare page drawn for a projector (also ?present=1)
 CONFIRM_DELETE = "confirm_delete_conversation"
 CLOSE_SIDEBAR = "close_sidebar"  # a conversation was picked: close the sidebar drawer on a phone
 UNAVAILABLE = "chat_unavailable"  # why no question can be sent now (the chosen connection's state), or None
@@ -54,6 +56,8 @@ DEFAULTS: dict[str, Any] = {
     COMPARE_PANES: 2,
     COMPARE_RUN: None,
     BLIND: False,
+    DEMO: None,
+    PRESENT: False,
     CONFIRM_DELETE: None,
     UNAVAILABLE: None,
     LAST_REQUEST: None,
@@ -63,7 +67,7 @@ DEFAULTS: dict[str, Any] = {
 
 
 KEPT = (CONNECTION, MODEL, PRESET, TEMPERATURE, MAX_TOKENS, TOP_P, STOP_SEQUENCES, SYSTEM_PROMPT, API,
-        SEARCH, COMPARE_PANES, BLIND)
+        SEARCH, COMPARE_PANES, BLIND, PRESENT)
 """Choices that must survive a visit to a page that does not draw their widgets."""
 KEPT_PREFIX = "pane"  # the compare page's per-pane choices: pane0-model, ...
 

@@ -23,7 +23,8 @@ from egp_core.errors import error_from_dict
 from egp_core.generation import Generation
 from egp_core.store.exchange import export_conversation_json, export_conversation_markdown
 from egp_core.types import CompletionRequest, Message, ModelParameters
-from ui import code_view, conversation, live, services, sidebar, state
+from egp_core.voting import describe, identical_panes, short_names
+from ui import code_view, conversation, demo_panel, live, services, sidebar, state
 from ui.errors import show_error
 from ui.receipt import add_to_totals, receipt_text, show_receipt
 
@@ -118,27 +119,21 @@ def start(prompt: str, panes: list[sidebar.Settings]) -> str:
     return conv
 
 
-def vote(conv_id: str, position: int) -> None:
-    """The room picked the answer in `position`: record the vote, then reveal the names."""
-    store = services.store()
-    conv = store.get_conversation(conv_id, owner=services.owner())
-    if conv is None or conv.settings.get("voted") is not None:
-        return  # one vote per comparison (a double click must not count twice)
-    answers = {m.pane: m for m in store.messages(conv_id) if m.role == "assistant"}
-    candidates = [m.model for m in answers.values() if m.status in VOTABLE and m.text and m.model]
-    winner = answers.get(position)
-    if winner is None or winner.model not in candidates:
-        return
-    store.add_vote(conv_id, winner.model, candidates, services.owner())
-    store.update_settings(conv_id, conv.settings | {"voted": position})
-
-
 # ----- showing a comparison ----------------------------------------------------------------------
 
 
-def label(m, hidden: bool) -> str:
+def pane_names(conv) -> list[str]:
+    """Each pane's contestant: its model, and what differs from the other panes ("SmolLM2 · temperature 0.9")."""
+    specs = (conv.settings or {}).get("panes") or []
+    return short_names([describe(spec | {"system_prompt": conv.settings.get("system_prompt")}) for spec in specs])
+
+
+def label(m, hidden: bool, names: list[str] | None = None) -> str:
     letter = LETTERS[m.pane or 0]
-    return f"Model {letter}" if hidden else f"{letter} · {m.model}"
+    if hidden:
+        return f"Model {letter}"
+    name = names[m.pane or 0] if names and (m.pane or 0) < len(names) else m.model
+    return f"{letter} · {name}"
 
 
 def show_code(conv, question: str, position: int) -> None:
@@ -178,18 +173,6 @@ def show_answer(m, conv, question: str, hidden: bool, prices: dict) -> None:
     show_outcome(m, conv, question, hidden, prices)
 
 
-def vote_buttons(conv_id: str, answers: list) -> None:
-    votable = [m for m in answers if m.status in VOTABLE and m.text]
-    st.markdown("**Which answer is best?** The model names are revealed after the vote.")
-    cols = st.columns(len(answers))
-    for col, m in zip(cols, answers, strict=True):
-        if m in votable:
-            col.button(
-                f"{LETTERS[m.pane or 0]} is best", key=f"vote-{conv_id}-{m.pane}", type="primary",
-                icon=":material/how_to_vote:", on_click=vote, args=(conv_id, m.pane or 0), use_container_width=True,
-            )
-
-
 def show_run(conv_id: str) -> None:
     store = services.store()
     conv = store.get_conversation(conv_id, owner=services.owner())
@@ -206,9 +189,14 @@ def show_run(conv_id: str) -> None:
         return
     settings = conv.settings or {}
     blind = bool(settings.get("blind"))
-    voted = settings.get("voted")
+    rnd = demo_panel.blind_round(conv_id) if blind else None
+    voted = settings.get("voted")  # a one-click vote of an older version
+    if rnd is not None and rnd.status == "revealed":
+        voted = (rnd.outcome or {}).get("winner", -1)
+        voted = -1 if voted is None else voted  # revealed as a tie: no trophy
     votable = [m for m in answers if m.status in VOTABLE and m.text]
-    # Names stay hidden until the vote (or until no vote is possible: fewer than two answers).
+    names = pane_names(conv)
+    # Names stay hidden until the reveal (or until no vote is possible: fewer than two answers).
     hidden = blind and voted is None and (bool(live_ids) or len(votable) >= 2)
     prices = store.get_prices()
 
@@ -216,13 +204,13 @@ def show_run(conv_id: str) -> None:
         st.markdown(question)
     if live_ids:
         st.button("Stop all", icon=":material/stop_circle:", on_click=conversation.stop_running, args=(conv_id,),
-                  key=f"stop-all-{conv_id}")
+                  key=f"stop-all-{conv_id}", shortcut="Escape")
     live_panes: list[tuple[Generation, Any, Any]] = []
     finish_areas: list[tuple[Any, Any]] = []
     cols = st.columns(len(answers))
     for col, m in zip(cols, answers, strict=True):
         with col:
-            title = label(m, hidden)
+            title = label(m, hidden, names)
             if voted is not None and m.pane == voted:
                 title += " :material/trophy:"
             st.subheader(title, anchor=False)
@@ -250,13 +238,16 @@ def show_run(conv_id: str) -> None:
 
     if blind and voted is None:
         if hidden:
-            vote_buttons(conv_id, answers)
+            demo_panel.room_panel(conv_id, settings.get("panes") or [], len(answers))
         else:
             st.info("A vote needs at least two answers, so the names are shown.", icon=":material/info:")
         return  # the export would give the names away
     if blind:
+        sentence = demo_panel.revealed_sentence(conv_id, names)
         winner = next((m for m in answers if m.pane == voted), None)
-        if winner is not None:
+        if sentence:
+            st.success(sentence + " The names are revealed above.", icon=":material/how_to_vote:")
+        elif winner is not None:
             st.success(f"The room voted for {LETTERS[voted]}: {winner.model}. The names are revealed above.",
                        icon=":material/how_to_vote:")
     c1, c2 = st.columns(2)
@@ -269,19 +260,6 @@ def show_run(conv_id: str) -> None:
         "Export as JSON", lambda: export_conversation_json(store, conv_id),
         file_name=f"{name}.json", mime="application/json", key=f"cmp-json-{conv_id}",
         icon=":material/data_object:",
-    )
-
-
-def leaderboard() -> None:
-    rows = services.store().leaderboard()
-    st.subheader("Leaderboard", anchor=False)
-    if not rows:
-        st.caption("No votes yet. Turn on blind mode, compare, and let the room vote.")
-        return
-    st.table(  # a plain table: a handful of rows, readable by screen readers and copy-paste
-        [{"Model": r["model"], "Wins": r["wins"], "Votes": r["votes"], "Win rate": f"{r['win_rate']:.0%}"}
-         for r in rows],
-        hide_index=True,
     )
 
 
@@ -306,19 +284,30 @@ def main() -> None:
         open_comparison(wanted if found is not None and found.kind == "compare" else None)
     defaults = sidebar.render()
     earlier_comparisons()
-    st.title("Compare models")
-    c1, c2 = st.columns([1, 1])
-    c1.segmented_control("Panes", [2, 3, 4], key=state.COMPARE_PANES, selection_mode="single")
-    c2.toggle(
-        "Blind mode", key=state.BLIND,
-        help="Hide the model names (and shuffle the panes) until the audience votes for the best answer.",
-    )
-    n = st.session_state[state.COMPARE_PANES] or 2
-    cols = st.columns(n)
-    panes = [pane_settings(i, defaults, cols[i]) for i in range(n)]
+    presenting = demo_panel.presenting()
+    if presenting:
+        demo_panel.apply_presenter_view()
+    else:
+        st.title("Compare models")
+    with st.container(key="compare-controls"):  # hidden in the presenter view, but kept
+        c1, c2, c3 = st.columns([2, 1, 1])
+        c1.segmented_control("Panes", [2, 3, 4], key=state.COMPARE_PANES, selection_mode="single")
+        c2.toggle(
+            "Blind mode", key=state.BLIND,
+            help="Hide the model names (and shuffle the panes) until the audience votes for the best answer.",
+        )
+        c3.toggle("Presenter view", key=state.PRESENT, on_change=lambda: demo_panel.set_presenting(
+            bool(st.session_state[state.PRESENT])), help="Large type for a projector; settings and sidebar hidden.")
+        n = st.session_state[state.COMPARE_PANES] or 2
+        cols = st.columns(n)
+        panes = [pane_settings(i, defaults, cols[i]) for i in range(n)]
+    ready = [p for p in panes if p is not None]
+    system = defaults.system_prompt if defaults else ""
+    if st.session_state[state.BLIND] and identical_panes([pane_spec(p) | {"system_prompt": system} for p in ready]):
+        st.warning("Two panes are the same model with the same settings, so a blind vote between them tells "
+                   "nothing. Change a pane's model or settings first.", icon=":material/content_copy:")
     prompt = st.chat_input("One prompt for every pane", key="compare-input")
     if prompt:
-        ready = [p for p in panes if p is not None]
         if len(ready) < 2:
             st.error("Pick a model in at least two panes first.", icon=":material/warning:")
         else:
@@ -329,9 +318,11 @@ def main() -> None:
     run = st.session_state.get(state.COMPARE_RUN)
     if run:
         show_run(run)
+        st.button("Next round", key="next-round", icon=":material/skip_next:", on_click=open_comparison,
+                  args=(None,), shortcut="N", help="Clear the screen for the next prompt.")
     else:
         st.caption("Type a prompt below: every pane answers it at once.")
-    leaderboard()
+    demo_panel.leaderboard()
 
 
 main()

@@ -1,0 +1,107 @@
+"""Demo day under AppTest: the room votes on a blind round, the presenter closes and reveals,
+the presenter view, identical panes, and the phone page's link handling."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from egp_core.store import open_store
+from egp_core.voting import DemoDay
+from tests import test_app_compare
+from tests.plugins.apptest import APP
+from tests.test_app_compare import COMPARE, blind_comparison, click, compare_page, headers, texts
+
+env = test_app_compare.env  # the compare page's fixtures
+fakes = test_app_compare.fakes
+
+
+def letters_of(at: AppTest, said: dict[str, str]) -> dict[str, str]:
+    found = {}
+    for col in at.main.columns:
+        md = [m.value for m in col.markdown]
+        heads = [s.value for s in col.subheader]
+        for model, answer in said.items():
+            if answer in md and heads:
+                found[model] = heads[0].removeprefix("Model ")
+    return found
+
+
+def test_the_room_votes_then_the_presenter_closes_and_reveals(env, fakes):
+    at, said = blind_comparison(env, fakes)
+    letter = letters_of(at, said)
+    click(at, "Let the room vote from their phones")
+    shown = texts(at)
+    day = DemoDay(open_store())
+    demo = day.rounds.demo(at.session_state["demo_id"])
+    assert demo is not None and f"?vote={demo.code}" in shown and demo.code in shown
+    assert at.query_params["demo"] in (demo.id, [demo.id])
+    assert [img.captions for img in at.main.get("image")] == [["Scan to vote"]]  # the QR code
+    assert headers(at) == ["Model A", "Model B", "Model C"]  # still blind while the room votes
+
+    # ten phones: seven for beta, two for a tie, one for gamma; one phone tries twice
+    votes = [letter["beta"]] * 7 + ["tie"] * 2 + [letter["gamma"]]
+    for i, choice in enumerate(votes):
+        assert day.vote(demo.code, f"phone-{i}", choice, "10.0.0.1").counted
+    assert not day.vote(demo.code, "phone-0", letter["alpha"], "10.0.0.1").counted
+    at.run()
+    assert "**10 votes**" in texts(at)
+
+    click(at, "Close voting")
+    assert f"The room picked {letter['beta']} with 7 of 10 votes." in texts(at)
+    assert headers(at) == ["Model A", "Model B", "Model C"]  # closed, not yet revealed
+    assert not day.vote(demo.code, "late-phone", letter["beta"], "10.0.0.1").counted
+
+    click(at, "Reveal the names")
+    assert any(h.startswith(f"{letter['beta']} · beta") and h.endswith(":material/trophy:") for h in headers(at))
+    assert any("The room picked" in s.value and "(beta)" in s.value for s in at.main.success)
+    rows = {r["Contestant"]: r for r in at.table[0].value.to_dict("records")}
+    assert (rows["beta"]["Wins"], rows["alpha"]["Losses"], rows["gamma"]["Losses"]) == (1, 1, 1)
+    assert " ± " in rows["beta"]["Rating"]
+    exported = day.export_demo(demo.id)
+    assert exported["rounds"][0]["tally"][letter["beta"]] == 7
+
+
+def test_a_tie_counts_as_a_tie_for_every_pane(env, fakes):
+    at, _said = blind_comparison(env, fakes)
+    click(at, "It's a tie")
+    rows = {r["Contestant"]: r for r in at.table[0].value.to_dict("records")}
+    assert all(r["Ties"] == 1 and r["Wins"] == 0 for r in rows.values())
+    assert any("No clear winner" in s.value for s in at.main.success)
+
+
+def test_identical_blind_panes_are_warned_about(env, fakes):
+    server = fakes(["alpha"], "Same.")
+    env.setenv("EGP_ENDPOINT_URL", server.base_url)
+    at = compare_page(panes=2)
+    at.toggle(key="compare_blind").set_value(True).run()
+    assert any("tells nothing" in w.value for w in at.main.warning)
+    at.number_input(key="pane1-max_tokens").set_value(256).run()
+    assert not any("tells nothing" in w.value for w in at.main.warning)
+
+
+def test_presenter_view_from_the_address(env, fakes):
+    server = fakes(["alpha"], "Same.")
+    env.setenv("EGP_ENDPOINT_URL", server.base_url)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["present"] = "1"
+    at.run()
+    at.switch_page(COMPARE).run()
+    assert not at.exception, at.exception
+    assert any(b.label == "Leave presenter view" for b in at.button)
+    assert "Compare models" not in [t.value for t in at.title]
+    click(at, "Leave presenter view")
+    assert "Compare models" in [t.value for t in at.title]
+
+
+def test_vote_links_that_lead_nowhere(env):
+    for code in ("NOPE42", "%20", "<script>"):
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.query_params["vote"] = code
+        at.run()
+        assert not at.exception, at.exception
+        assert any("This voting link is not valid" in e.value for e in at.error)
+        assert not at.sidebar.selectbox  # the phone page shows nothing of the app
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["vote"] = ""  # an empty code is no vote page: the app as usual
+    at.run()
+    assert not any("voting link" in e.value for e in at.error)

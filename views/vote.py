@@ -1,0 +1,76 @@
+"""Vote: the phone-sized page behind a demo's `?vote=<code>` link. No sidebar, no sign-in.
+
+Each browser votes once per round. The page follows the demo by itself: it shows
+the next round as soon as the presenter opens it.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from egp_core.voting import BAD, LETTERS, TIE, DemoDay, choice_word, short_names, verdict_sentence
+from ui import services
+from ui.browser_id import browser_id
+
+NOTICE = "vote-notice"  # (round id, counted, message) of this session's last vote attempt
+
+
+def cast(code: str, voter: str | None, choice: str) -> None:
+    result = DemoDay(services.store()).vote(code, voter, choice, st.context.ip_address or "local")
+    st.session_state[NOTICE] = (result.round_id, result.counted, result.message)
+
+
+@st.fragment(run_every=2.0)
+def round_view(code: str, voter: str | None) -> None:
+    day = DemoDay(services.store())
+    demo = day.rounds.demo_by_code(code)
+    rnd = day.rounds.current_round(demo.id) if demo else None
+    if rnd is None:
+        st.info("Waiting for the presenter to open the first round…", icon=":material/hourglass_top:")
+        return
+    st.subheader(f"Round {rnd.number}", anchor=False)
+    notice = st.session_state.get(NOTICE)
+    if notice and notice[0] == rnd.id:
+        (st.success if notice[1] else st.warning)(notice[2])
+    mine = day.my_vote(rnd.id, voter)
+    if rnd.status == "open":
+        if mine:
+            if not (notice and notice[0] == rnd.id):
+                st.success(f"You voted: {choice_word(mine)}. Thank you! The results come when the presenter "
+                           "closes the round.")
+            return
+        if voter is None:
+            st.caption("Getting ready…")
+            return
+        st.write("Which answer is best?")
+        for letter in LETTERS[: len(rnd.contestants)]:
+            st.button(f"Answer {letter}", key=f"vote-{rnd.id}-{letter}", on_click=cast, args=(code, voter, letter),
+                      type="primary", use_container_width=True)
+        st.button(choice_word(TIE), key=f"vote-{rnd.id}-tie", on_click=cast, args=(code, voter, TIE),
+                  use_container_width=True)
+        st.button(choice_word(BAD), key=f"vote-{rnd.id}-bad", on_click=cast, args=(code, voter, BAD),
+                  use_container_width=True)
+        return
+    if rnd.status == "closed":
+        st.info("Voting is closed. The names come next, on the big screen.", icon=":material/lock:")
+        return
+    names = short_names(rnd.contestants)
+    st.success(verdict_sentence(rnd.outcome, names), icon=":material/how_to_vote:")
+    for letter, name in zip(LETTERS, names, strict=False):
+        st.write(f"**{letter}**: {name}")
+    st.caption("Waiting for the next round…")
+
+
+def main() -> None:
+    code = (st.query_params.get("vote") or "").strip()
+    st.title("Vote", anchor=False)
+    demo = DemoDay(services.store()).rounds.demo_by_code(code)
+    if demo is None:
+        st.error("This voting link is not valid. Check the code on the screen and try again.",
+                 icon=":material/link_off:")
+        return
+    st.caption(f"{demo.title} · code {demo.code}")
+    round_view(demo.code, browser_id())
+
+
+main()
