@@ -351,10 +351,15 @@ class Runner:
                         lane.items.append((r, ci, rep))
         self.pending_at_start = sum(len(lane.items) for lane in self._lanes.values())
         self._workers: list[threading.Thread] = []
+        self._working = 0
+        self._all_done = threading.Event()
         self._keeper = threading.Thread(target=self._keep, name=f"eval-keeper-{run_id[:8]}", daemon=True)
 
     # -- control -------------------------------------------------------------------------------------
     def start(self) -> Runner:
+        self._working = sum(lane.max for lane in self._lanes.values())
+        if not self._working:
+            self._all_done.set()
         for lane in self._lanes.values():
             for i in range(lane.max):
                 t = threading.Thread(target=self._work, args=(lane,), name=f"eval-{self.run_id[:8]}-{lane.key}-{i}",
@@ -418,6 +423,10 @@ class Runner:
                     client.close()
                 except Exception:
                     pass
+            with self._lock:
+                self._working -= 1
+                if self._working == 0:
+                    self._all_done.set()
 
     def _client(self, clients: dict[int, Any], key: int, contestant: Contestant, on_retry) -> Any:
         if key not in clients:
@@ -573,8 +582,7 @@ class Runner:
         """Flush batches, beat, notice a Stop from another replica; at the end, the final save."""
         last_beat = 0.0
         try:
-            while any(t.is_alive() for t in self._workers):
-                time.sleep(self.flush_every)
+            while not self._all_done.wait(self.flush_every):
                 self._flush()
                 if time.monotonic() - last_beat >= self.heartbeat_every:
                     last_beat = time.monotonic()
