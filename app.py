@@ -37,7 +37,7 @@ def vote_needs_sign_in() -> bool:
 
 
 signed_out = auth_configured() and not st.user.is_logged_in
-shared = "share" in st.query_params or "eval_share" in st.query_params
+shared = any(k in st.query_params for k in ("share", "eval_share", "shared_prompt"))  # read-only links
 # ?vote=<code>: the audience's phone page, and nothing else (no sidebar, no sign-in unless configured)
 voting = bool((st.query_params.get("vote") or "").strip()) and not (signed_out and vote_needs_sign_in())
 if signed_out and not voting and not shared:
@@ -54,13 +54,15 @@ pages = [
     st.Page("views/chat.py", title="Chat", icon=":material/chat:", default=True),
     st.Page("views/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("views/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
+    st.Page("views/prompts.py", title="Prompts", icon=":material/library_books:"),
     st.Page("views/usage.py", title="Usage", icon=":material/bar_chart:"),
     st.Page("views/settings.py", title="Settings", icon=":material/settings:"),
 ]
 if voting:
     pages = [st.Page("views/vote.py", title="Vote", icon=":material/how_to_vote:", default=True)]
-elif signed_out:  # only the read-only view of a shared conversation (or evaluation)
-    pages = [pages[2]] if "eval_share" in st.query_params else pages[:1]
+elif signed_out:  # only the read-only view of a shared conversation, evaluation or prompt
+    pages = ([pages[2]] if "eval_share" in st.query_params else [pages[3]] if "shared_prompt" in st.query_params
+             else pages[:1])
 page = st.navigation(pages, position="hidden" if signed_out or voting else "sidebar")
 try:
     page.run()

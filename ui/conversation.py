@@ -51,8 +51,8 @@ def stop_running(conversation_id: str | None) -> None:
         g.wait(2.0)
 
 
-def ask(question: str, settings: Settings) -> None:
-    """Save the question, then answer it."""
+def ask(question: str, settings: Settings, prompt: dict | None = None) -> None:
+    """Save the question (with the saved prompt's {"id", "version", "name"} it came from), then answer it."""
     store = services.store()
     conv = st.session_state.get(state.CONVERSATION)
     if conv and store.get_conversation(conv, owner=services.owner()) is None:
@@ -64,7 +64,7 @@ def ask(question: str, settings: Settings) -> None:
         )
         open_conversation(conv)
     stop_running(conv)
-    store.add_message(conv, "user", question)
+    store.add_message(conv, "user", question, parameters={"prompt": prompt} if prompt else None)
     answer(conv, settings)
 
 
@@ -80,6 +80,9 @@ def answer(conversation_id: str, settings: Settings) -> None:
     params["connection"] = settings.connection.name
     if settings.system_prompt:
         params["system_prompt"] = settings.system_prompt
+    questions = [m for m in store.messages(conversation_id) if m.role == "user"]
+    if questions and (questions[-1].parameters or {}).get("prompt"):  # the answer names the prompt too
+        params["prompt"] = questions[-1].parameters["prompt"]
     message_id = store.add_message(
         conversation_id, "assistant", "", status="streaming", model=settings.model, parameters=params,
     )

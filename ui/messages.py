@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from egp_core.errors import error_from_dict
-from ui import conversation, live, services, state
+from ui import conversation, live, prompt_picker, services, state
 from ui.errors import show_error
 from ui.receipt import add_to_totals, show_receipt
 from ui.sidebar import Settings
@@ -34,6 +34,7 @@ def _user(message, settings: Settings | None, conv_id: str, read_only: bool) -> 
                 st.rerun()
             return
         st.markdown(message.text)
+        prompt_picker.under_question(message, read_only)
         if not read_only:
             st.button(
                 "Edit", key=f"edit-{message.id}", type="tertiary", icon=":material/edit:",

@@ -7,6 +7,7 @@ from typing import Any
 import streamlit as st
 
 from egp_core.pricing import estimate_cost, format_cost, price_for
+from egp_core.prompts import ref_label
 from ui import state
 
 FINISH_WORDS = {
@@ -37,9 +38,9 @@ def cost_of(model: str | None, usage: dict | None, prices: dict | None) -> float
 
 def receipt_text(
     *, model: str | None, status: str, finish_reason: str | None, usage: dict | None,
-    metrics: dict | None, prices: dict | None = None,
+    metrics: dict | None, prices: dict | None = None, prompt: dict | None = None,
 ) -> str:
-    """One compact line: model · tokens · time to first token · speed · finish · cost."""
+    """One compact line: model · tokens · time to first token · speed · finish · cost · saved prompt."""
     parts = [f"**{model or 'unknown model'}**"]
     if usage:
         parts.append(
@@ -57,6 +58,8 @@ def receipt_text(
     cost = cost_of(model, usage, prices)
     if cost is not None:
         parts.append(f"cost {format_cost(cost)}")
+    if ref_label(prompt):
+        parts.append(ref_label(prompt))
     return " · ".join(parts)
 
 
@@ -65,6 +68,7 @@ def show_receipt(message: Any, prices: dict | None = None) -> None:
         receipt_text(
             model=message.model, status=message.status, finish_reason=message.finish_reason,
             usage=message.usage, metrics=message.metrics, prices=prices,
+            prompt=(message.parameters or {}).get("prompt"),
         )
     )
 

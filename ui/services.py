@@ -16,6 +16,7 @@ from egp_core.generation import MAX_LIVE, Generation, Registry
 from egp_core.local.launcher import LocalServer, ensure_local_server
 from egp_core.store import Store, open_store
 from egp_core.store.exchange import discard_unfinished_imports
+from egp_core.store.prompts import PromptLibrary
 from egp_core.types import CompletionRequest
 from ui.receipt import started_here
 
@@ -31,6 +32,14 @@ def store() -> Store:
     s.mark_interrupted(stale_after_seconds=STALE_STREAM_SECONDS)
     discard_unfinished_imports(s)  # and imports cut off by one (invisible until removed)
     return s
+
+
+@st.cache_resource(show_spinner=False)
+def prompts() -> PromptLibrary:
+    """The prompt library; prompts deleted long enough ago are purged when the app starts."""
+    library = PromptLibrary(store())
+    library.purge_deleted()
+    return library
 
 
 @st.cache_resource(show_spinner=False)

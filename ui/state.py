@@ -40,6 +40,16 @@ UNAVAILABLE = "chat_unavailable"  # why no question can be sent now (the chosen 
 EVAL_RUN = "eval_run"  # the evaluation on screen (mirrors ?run=)
 EVAL_DATASET = "eval_dataset"  # id of the dataset being set up for a new evaluation
 LAST_REQUEST = "last_request"  # (base_url, connection kind, CompletionRequest) for "View code"
+PROMPT_OPEN = "prompt_open"  # the prompt on the Prompts page (mirrors ?p=); NEW_PROMPT for a new one
+PROMPT_DRAFT = "prompt_draft"  # PromptContent for a new prompt ("Save as prompt" from a chat)
+PROMPT_SEARCH = "prompt_search"
+PROMPT_TAG = "prompt_tag"
+PROMPT_CONFIRM_DELETE = "confirm_delete_prompt"
+PROMPT_UNDO = "prompt_undo"  # (id, name) of the prompt just deleted, for Undo
+PICKED = "picked_prompt"  # {page: FilledPrompt} queued by a prompt picker's Send, taken once
+PICKER_PREFIX = "picker-"  # a picker's widgets: picker-<page>-prompt, -version, -var-<name>
+PROMPT_GO = "prompt_go"  # "chat" | "compare": a "Use in ..." button was clicked, switch there
+NEW_PROMPT = "new"
 
 DEFAULTS: dict[str, Any] = {
     PRESET: "Balanced",
@@ -63,13 +73,19 @@ DEFAULTS: dict[str, Any] = {
     LAST_REQUEST: None,
     EVAL_RUN: None,
     EVAL_DATASET: None,
+    PROMPT_OPEN: None,
+    PROMPT_DRAFT: None,
+    PROMPT_SEARCH: "",
+    PROMPT_TAG: None,
+    PROMPT_CONFIRM_DELETE: None,
+    PROMPT_UNDO: None,
 }
 
 
 KEPT = (CONNECTION, MODEL, PRESET, TEMPERATURE, MAX_TOKENS, TOP_P, STOP_SEQUENCES, SYSTEM_PROMPT, API,
         SEARCH, COMPARE_PANES, BLIND, PRESENT)
 """Choices that must survive a visit to a page that does not draw their widgets."""
-KEPT_PREFIX = "pane"  # the compare page's per-pane choices: pane0-model, ...
+KEPT_PREFIX = ("pane", PICKER_PREFIX)  # per-pane choices (pane0-model, ...), prompt pickers' fields
 
 
 def keep_choices() -> None:

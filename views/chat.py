@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import code_view, conversation, header, history, messages, services, sidebar, state
+from ui import code_view, conversation, header, history, messages, prompt_picker, services, sidebar, state
 from ui.receipt import show_totals
 
 STARTERS = [
@@ -49,6 +49,9 @@ def main() -> None:
 
     prompt = st.chat_input(st.session_state.get(state.UNAVAILABLE) or "Ask anything", key="chat-input",
                            disabled=settings is None)
+    picked = prompt_picker.take("chat")  # queued by the picker's Send (drawn below)
+    if picked and settings is not None:
+        conversation.ask(picked.text, settings, prompt=picked.ref)
     starter = st.session_state.get(state.PENDING_PROMPT)
     if starter:
         st.session_state[state.PENDING_PROMPT] = None
@@ -59,6 +62,7 @@ def main() -> None:
     history.close_sidebar_on_phone()
     conv_id = st.session_state.get(state.CONVERSATION)
     header.show(conv_id)
+    prompt_picker.form("chat", disabled=settings is None)
 
     if not conv_id:
         # One container: the first message of a new chat replaces it whole, so no faded

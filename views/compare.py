@@ -24,7 +24,7 @@ from egp_core.generation import Generation
 from egp_core.store.exchange import export_conversation_json, export_conversation_markdown
 from egp_core.types import CompletionRequest, Message, ModelParameters
 from egp_core.voting import describe, identical_panes, short_names
-from ui import code_view, conversation, demo_panel, live, services, sidebar, state
+from ui import code_view, conversation, demo_panel, live, prompt_picker, services, sidebar, state
 from ui.errors import show_error
 from ui.receipt import add_to_totals, receipt_text, show_receipt
 
@@ -90,7 +90,7 @@ def open_comparison(conv_id: str | None) -> None:
         del st.query_params[QUERY]
 
 
-def start(prompt: str, panes: list[sidebar.Settings]) -> str:
+def start(prompt: str, panes: list[sidebar.Settings], saved_prompt: dict | None = None) -> str:
     """Save the comparison (a conversation of kind "compare") and start every pane at once."""
     store = services.store()
     blind = bool(st.session_state[state.BLIND])
@@ -102,11 +102,13 @@ def start(prompt: str, panes: list[sidebar.Settings]) -> str:
         services.owner(), title_from(prompt), kind="compare",
         settings={"models": [p.model for p in panes], "blind": blind, "system_prompt": system, "panes": specs},
     )
-    store.add_message(conv, "user", prompt)
+    store.add_message(conv, "user", prompt, parameters={"prompt": saved_prompt} if saved_prompt else None)
     gens = []
     for i, (pane, spec) in enumerate(zip(panes, specs, strict=True)):
         request = pane_request(prompt, spec, system)
         params = pane.parameters.to_wire() | {"connection": pane.connection.name}
+        if saved_prompt:  # the receipt says which prompt version produced it
+            params["prompt"] = saved_prompt
         if system:
             params["system_prompt"] = system
         mid = store.add_message(
@@ -307,6 +309,9 @@ def main() -> None:
         st.warning("Two panes are the same model with the same settings, so a blind vote between them tells "
                    "nothing. Change a pane's model or settings first.", icon=":material/content_copy:")
     prompt = st.chat_input("One prompt for every pane", key="compare-input")
+    prompt_picker.form("compare")
+    picked = prompt_picker.take("compare")
+    prompt = picked.text if picked else prompt
     if prompt:
         if len(ready) < 2:
             st.error("Pick a model in at least two panes first.", icon=":material/warning:")
@@ -314,7 +319,7 @@ def main() -> None:
             running = st.session_state.get(state.COMPARE_RUN)
             if running:
                 conversation.stop_running(running)
-            open_comparison(start(prompt, ready))
+            open_comparison(start(prompt, ready, picked.ref if picked else None))
     run = st.session_state.get(state.COMPARE_RUN)
     if run:
         show_run(run)

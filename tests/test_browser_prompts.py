@@ -1,0 +1,56 @@
+"""A saved prompt's variables form in headless Chromium: fill it, watch the preview, send."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from egp_core.prompts import PromptContent
+from egp_core.store import open_store
+from egp_core.store.prompts import PromptLibrary
+from tests.plugins.app import wait_idle
+
+pytestmark = pytest.mark.browser
+
+ASSISTANT = "[data-testid='stChatMessage']:has([data-testid='stChatMessageAvatarAssistant'])"
+
+
+def test_fill_a_variables_form_and_send(app_factory, fake_egp, page, tmp_path):
+    fake_egp.models(["fake-model"])
+    fake_egp.reply(text="Here is the summary.")
+    store = open_store(f"sqlite:///{tmp_path}/history.db")
+    PromptLibrary(store).create("local", PromptContent(
+        name="Summarise", template="Summarise {{text}} in {{words|50}} words."))
+    store.close()
+    app = app_factory(env={"EGP_ENDPOINT_URL": fake_egp.base_url, "EGP_API_KEY": "k"})
+    page.goto(app.url)
+    page.locator("[data-testid='stChatInputTextArea']:enabled").wait_for()
+    page.get_by_text("Use a saved prompt").click()
+    page.locator("[data-testid='stSelectbox']").filter(has_text="Prompt").first.click()
+    page.get_by_role("option", name="Summarise").click()
+    wait_idle(page)
+
+    text = page.get_by_label("text", exact=True)
+    assert text.evaluate("e => e.tagName") == "TEXTAREA"  # a long variable gets a multi-line field
+    assert page.get_by_label("words", exact=True).evaluate("e => e.tagName") == "INPUT"
+    page.get_by_text("Fill in text: the prompt has no value for it.").wait_for()
+    send = page.locator("[data-testid^='stBaseButton']").filter(has_text=re.compile(r"^\W*(send)?\s*Send$"))
+    assert send.is_disabled()
+
+    text.fill("the quarterly report\nand its annex")
+    page.get_by_label("words", exact=True).click()  # leaving the text area commits it
+    page.get_by_label("words", exact=True).fill("12")
+    page.get_by_label("words", exact=True).press("Enter")
+    wait_idle(page)
+    preview = page.locator("[data-testid='stCode']").filter(has_text="Summarise the quarterly report")
+    preview.wait_for()
+    assert "and its annex in 12 words." in preview.inner_text()
+    assert page.get_by_text("Fill in text").count() == 0
+    send.click()
+
+    answer = page.locator(ASSISTANT).last
+    answer.get_by_text("from prompt 'Summarise' v1").wait_for()
+    assert "Here is the summary." in answer.inner_text()
+    body = [r.body for r in fake_egp.requests if r.path.endswith("completions")][-1]
+    assert body["prompt"] == "Summarise the quarterly report\nand its annex in 12 words."
