@@ -23,7 +23,6 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from egp_core.connections import Connection
-from egp_core.store import open_store
 from egp_core.store.exchange import export_conversation_markdown
 from egp_core.voting import DemoDay
 from tests.fake_egp import FakeEGP
@@ -102,9 +101,15 @@ def texts(at: AppTest) -> str:
     return "\n".join(found)
 
 
+def saved():
+    """The app's own store (one per process, as the page uses it): reading it opens nothing new."""
+    from ui import services
+
+    return services.store()
+
+
 def answers(conv_id: str):
-    store = open_store()
-    return sorted((m for m in store.messages(conv_id) if m.role == "assistant"), key=lambda m: m.pane)
+    return sorted((m for m in saved().messages(conv_id) if m.role == "assistant"), key=lambda m: m.pane)
 
 
 def generation_requests(fake: FakeEGP) -> list:
@@ -127,7 +132,7 @@ def stop_all_when(condition: Callable[[], bool], patience: float = 60) -> dict:
                     break
             except Exception:  # the page may not have created everything yet
                 pass
-            time.sleep(0.01)
+            time.sleep(0.05)
         for gen in services.registry().running():
             gen.cancel()
 
@@ -323,7 +328,7 @@ def test_votes_and_the_reveal_persist_across_a_restart(env, fakes):
     assert not any(h.startswith("Model ") for h in headers(again))
     assert any(h.endswith(":material/trophy:") and winner in h for h in headers(again))
     assert not any(b.label.endswith(" is best") for b in again.button)
-    assert sum(s.wins for s in DemoDay(open_store()).leaderboard()) == 1
+    assert sum(s.wins for s in DemoDay(saved()).leaderboard()) == 1
 
 
 def test_a_vote_needs_two_answers(env, fakes):
@@ -337,7 +342,7 @@ def test_a_vote_needs_two_answers(env, fakes):
     assert not any(b.label.endswith(" is best") for b in at.button)
     assert "A vote needs at least two answers" in texts(at)
     assert sorted(h.split(" · ")[1] for h in headers(at)) == ["alpha", "beta"]
-    assert DemoDay(open_store()).leaderboard() == []
+    assert DemoDay(saved()).leaderboard() == []
 
 
 # ----- history, export, code --------------------------------------------------------------------
@@ -352,7 +357,7 @@ def test_a_comparison_is_saved_exported_and_shows_each_request_as_code(env, fake
     ask(at, 'Say "hi" in Français')
     conv_id = at.session_state["compare_run"]
 
-    store = open_store()
+    store = saved()
     conv = store.get_conversation(conv_id)
     assert conv.kind == "compare" and conv.title == 'Say "hi" in Français'
     assert [p["model"] for p in conv.settings["panes"]] == ["alpha", "beta"]
