@@ -107,6 +107,8 @@ class _Script:
     model_versions: tuple[str, ...] = ("v5", "v4", "v3")
     api_key: str | None = None
     chunked: bool = True
+    raw_writes: list[bytes] | None = None
+    raw_pause: float = 0.0
     v5: bool = False
 
 
@@ -226,6 +228,13 @@ class FakeEGP:
     def split_writes(self, size: int = 7) -> FakeEGP:
         """Send the stream in pieces of `size` bytes, each its own TCP write, cutting across events."""
         self._script.split = size
+        return self
+
+    def raw_body(self, writes: list[bytes], chunked: bool = True, pause: float = 0.0005) -> FakeEGP:
+        """Answer a streamed generation with exactly these body bytes, each piece its own TCP write
+        (`pause` s apart): with `chunked`, the pieces already hold the HTTP chunk framing; without,
+        the body ends when the server closes the connection. For property tests of the client."""
+        self._script.raw_writes, self._script.chunked, self._script.raw_pause = list(writes), chunked, pause
         return self
 
     def close_delimited(self) -> FakeEGP:
@@ -379,6 +388,8 @@ class _Handler(BaseHTTPRequestHandler):
             if path in V5_PATHS:
                 return self._v5(script, path == V5_CHAT_PATH, body)
             chat = path == CHAT_PATH
+            if body.get("stream") and script.raw_writes is not None:
+                return self._raw_stream(script)
             if body.get("stream"):
                 return self._stream(script, chat, body)
             return self._json(200, self._event(script.text, script.finish_reason, self._usage(script, body),
@@ -579,6 +590,24 @@ class _Handler(BaseHTTPRequestHandler):
             with self.fake._lock:
                 self.fake.streams_finished += 1
         except (_ClientGone, BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+            self.fake._on_disconnect()
+
+    def _raw_stream(self, script: _Script) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        if script.chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Connection", "close")
+        self.close_connection = not script.chunked
+        self.end_headers()
+        try:
+            for piece in script.raw_writes or []:
+                self.connection.sendall(piece)
+                if script.raw_pause:
+                    time.sleep(script.raw_pause)
+        except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
             self.fake._on_disconnect()
 
