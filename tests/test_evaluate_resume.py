@@ -71,6 +71,7 @@ def test_resume_after_sigkill_finishes_only_the_missing_rows(db_url, fake_egp):
     assert start_run(records, run_id, factory, replica="survivor") is None  # not yet: it beat a moment ago
     time.sleep(1.2)
     assert records.get_run(run_id).interrupted(stale_after=1.0)  # the page shows "interrupted", with Resume
+    saved_prompts = {f"q{r['row_index']}" for r in records.light_results(run_id) if r["contestant"] == 0}
     sent_before = len(fake_egp.requests)
     runner = start_run(records, run_id, factory, replica="survivor", stale_after=1.0)
     assert runner is not None and runner.pending_at_start == 2 * rows - saved
@@ -79,7 +80,9 @@ def test_resume_after_sigkill_finishes_only_the_missing_rows(db_url, fake_egp):
     counts = Counter((r["row_index"], r["contestant"], r["repeat_index"]) for r in records.light_results(run_id))
     assert len(counts) == 2 * rows and set(counts.values()) == {1}
     assert all(r["status"] == "ok" for r in records.light_results(run_id))
-    assert len(fake_egp.requests) - sent_before == 2 * rows - saved  # only the missing ones were sent again
+    again = [r.body["prompt"] for r in fake_egp.requests[sent_before:] if r.body["model"] == "m0"]
+    assert not saved_prompts & set(again)  # only the missing ones were sent again (the dead one's last
+    # requests in flight may reach the server late, so the count is not compared)
     final = records.get_run(run_id)
     assert (final.status, final.replica) == ("complete", "survivor")
     store.close()
