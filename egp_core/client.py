@@ -40,6 +40,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import urllib3
+import urllib3.connection
 
 from .errors import (
     AuthenticationError,
@@ -130,20 +131,32 @@ def _track(conn: Any) -> None:
         callback(conn)
 
 
+class _TrackingHTTPConnection(urllib3.connection.HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:  # urllib3's public HTTPConnection.request
+        _track(self)
+        super().request(*args, **kwargs)
+
+
+class _TrackingHTTPSConnection(urllib3.connection.HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _track(self)
+        super().request(*args, **kwargs)
+
+
 class _TrackingHTTPPool(urllib3.HTTPConnectionPool):
-    def _make_request(self, conn, *args, **kwargs):  # type: ignore[no-untyped-def]
-        _track(conn)
-        return super()._make_request(conn, *args, **kwargs)
+    ConnectionCls = _TrackingHTTPConnection
 
 
 class _TrackingHTTPSPool(urllib3.HTTPSConnectionPool):
-    def _make_request(self, conn, *args, **kwargs):  # type: ignore[no-untyped-def]
-        _track(conn)
-        return super()._make_request(conn, *args, **kwargs)
+    ConnectionCls = _TrackingHTTPSConnection
 
 
 class _TrackingAdapter(requests.adapters.HTTPAdapter):
-    """Lets a stream learn which connection its request uses, to cut it before the answer starts."""
+    """Lets a stream learn which connection its request uses, to cut it before the answer starts.
+
+    Only public extension points: requests' `init_poolmanager`, urllib3's pool classes with their
+    `ConnectionCls`, and `HTTPConnection.request`, which urllib3 calls for every request (checked
+    by tests/test_library_internals.py)."""
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)

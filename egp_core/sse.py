@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import requests
 import sseclient
@@ -37,26 +38,36 @@ class StreamCut(Exception):
 
 
 def response_socket(response: requests.Response) -> socket.socket | None:
-    """The socket under a streamed response, if it can be found."""
+    """The socket under a streamed response (urllib3's public `HTTPResponse.connection`), if any."""
+    conn = getattr(response.raw, "connection", None)
+    return getattr(conn, "sock", None)
+
+
+def socket_file(response: requests.Response) -> Any:
+    """The buffered socket file under a chunked, uncompressed streamed response, or None.
+
+    The one private piece of urllib3 this module reads: `HTTPResponse._fp` (the http.client
+    response) and its `fp`. urllib3 has no public way to read whatever the socket has without
+    its per-chunk overhead. requirements.txt bounds urllib3's version, and
+    tests/test_library_internals.py fails, naming this, if an upgrade moves it; without it
+    `iter_body` still works, through urllib3's public `read1`, only slower."""
     raw = response.raw
-    conn = getattr(raw, "_connection", None)
-    sock = getattr(conn, "sock", None)
-    if sock is None:
-        fp = getattr(getattr(raw, "_fp", None), "fp", None)
-        sock = getattr(getattr(fp, "raw", None), "_sock", None)
-    return sock
+    encoding = raw.headers.get("content-encoding", "identity").lower()
+    fp = getattr(getattr(raw, "_fp", None), "fp", None)
+    if raw.chunked and encoding in ("", "identity") and fp is not None and hasattr(fp, "read1"):
+        return fp
+    return None
 
 
 def iter_body(response: requests.Response) -> Iterator[bytes]:
     """Body bytes of a streamed response as they arrive. Raises StreamCut, OSError, urllib3 errors."""
     raw = response.raw
-    http_response = getattr(raw, "_fp", None)
-    fp = getattr(http_response, "fp", None)
-    encoding = raw.headers.get("content-encoding", "identity").lower()
-    if raw.chunked and encoding in ("", "identity") and fp is not None and hasattr(fp, "read1"):
+    fp = socket_file(response)
+    if fp is not None:
         yield from _dechunk(fp)
-        # Clean end: the connection can serve the next request.
-        http_response.close()
+        # Clean end: close the http.client response (the same private object as above) and hand
+        # the connection back to the pool for the next request.
+        raw._fp.close()
         raw.release_conn()
         return
     while True:
