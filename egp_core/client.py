@@ -131,16 +131,20 @@ def _track(conn: Any) -> None:
         callback(conn)
 
 
-class _TrackingHTTPConnection(urllib3.connection.HTTPConnection):
-    def request(self, *args: Any, **kwargs: Any) -> None:  # urllib3's public HTTPConnection.request
-        _track(self)
-        super().request(*args, **kwargs)
+class _Tracked:
+    """Mixed into urllib3's connection classes: tells the stream, through its public `request`."""
 
-
-class _TrackingHTTPSConnection(urllib3.connection.HTTPSConnection):
     def request(self, *args: Any, **kwargs: Any) -> None:
         _track(self)
-        super().request(*args, **kwargs)
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class _TrackingHTTPConnection(_Tracked, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _TrackingHTTPSConnection(_Tracked, urllib3.connection.HTTPSConnection):
+    pass
 
 
 class _TrackingHTTPPool(urllib3.HTTPConnectionPool):
