@@ -235,3 +235,21 @@ def test_evaluation_requests_count_in_the_usage_totals(records, fake_egp):
     assert {r["model"] for r in rows} == {"gpt-4o"} and sum(r["total_tokens"] for r in rows) == 60
     assert sum(r["cost"] for r in rows) == pytest.approx(records.progress(run)["cost"])
     assert usage_rows(records.store, "bob") == []
+
+
+def test_a_library_prompt_fills_its_system_prompt_too(records, fake_egp):
+    fake_egp.reply(text="Hello world")
+    c = contestant(fake_egp.base_url, system_prompt="You answer questions about {{topic|geography}}.",
+                   prompt_ref={"prompt_id": "p1", "version": 3, "name": "Quiz"})
+    assert c.name() == "A: fake-model · Quiz v3"
+    run = new_run(records, dataset(2), [c])
+    assert start_run(records, run, factory).wait(60)
+    prompts = sorted(r.body["prompt"] for r in fake_egp.requests)
+    assert prompts[0] == ("System: You answer questions about geography.\n\nUser: Answer: Question 0?\n\n"
+                          "Assistant:")
+    data = dataset(1)
+    needs_topic = Contestant(connection_id="x", model="m", template="{{question}}", label="A",
+                             system_prompt="About {{topic}}.")
+    problems = check_plan(RunConfig(dataset_id="d", mapping={"question": "question", "topic": None},
+                                    contestants=[needs_topic]), data)
+    assert any("the variable {{topic}} has no column" in p for p in problems)

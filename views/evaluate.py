@@ -285,7 +285,7 @@ def setup() -> None:
         return
     template, library = choose_template(dataset)
     contestants = choose_contestants(template, library)
-    names = template_variables([template] + [c.template for c in contestants])
+    names = template_variables([template] + [c.template for c in contestants] + [c.system_prompt for c in contestants])
     mapping, expected = choose_columns(dataset, names)
     specs = choose_graders(expected is not None)
     st.subheader("6. Run", anchor=False)

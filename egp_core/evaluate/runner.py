@@ -37,7 +37,7 @@ from typing import Any
 from egp_core.chat import build_request, estimate_tokens
 from egp_core.errors import EGPError, ProtocolError, RateLimitError, ServerError, TimeoutError, error_to_dict
 from egp_core.pricing import estimate_cost, price_for
-from egp_core.templates import TemplateError, render, variables
+from egp_core.templates import TemplateError, render_all, variables
 from egp_core.types import CompletionRequest, Message, ModelParameters
 
 from . import graders
@@ -148,8 +148,8 @@ def check_plan(config: RunConfig, dataset: Dataset, max_listed: int = 5) -> list
         if not c.model:
             problems.append(f"{who}: pick a model.")
         try:
-            needed = required_variables(c.template)
-            names = [v.name for v in variables(c.template)]
+            needed = required_variables(whole(c))
+            names = [v.name for v in variables(whole(c))]
         except TemplateError as exc:
             problems.append(f"{who}: the prompt template cannot be used: {exc.message}")
             continue
@@ -167,7 +167,7 @@ def check_plan(config: RunConfig, dataset: Dataset, max_listed: int = 5) -> list
         broken = []
         for i in range(len(dataset)):
             try:
-                render(c.template, row_values(dataset, i, config.mapping))
+                filled(c, dataset, i, config.mapping)
             except TemplateError as exc:
                 broken.append((i, exc))
         if broken:
@@ -178,16 +178,27 @@ def check_plan(config: RunConfig, dataset: Dataset, max_listed: int = 5) -> list
     return problems
 
 
+def whole(c: Contestant) -> str:
+    """The contestant's system prompt and template as one text, for listing their variables together."""
+    return f"{c.system_prompt}\n{c.template}" if c.system_prompt else c.template
+
+
+def filled(c: Contestant, dataset: Dataset, row: int, mapping: dict[str, str | None]) -> tuple[str, str]:
+    """(system prompt, user message) of row `row`, both filled with its values (TemplateError if it cannot)."""
+    system, user = render_all([c.system_prompt or "", c.template], row_values(dataset, row, mapping))
+    return system, user
+
+
 def render_prompt(c: Contestant, dataset: Dataset, row: int, mapping: dict[str, str | None]) -> str:
-    return render(c.template, row_values(dataset, row, mapping))
+    return filled(c, dataset, row, mapping)[1]
 
 
-def build(c: Contestant, prompt: str) -> CompletionRequest:
-    """The request a contestant sends for one rendered prompt (as the chat page would send it)."""
+def build(c: Contestant, prompt: str, system: str | None = None) -> CompletionRequest:
+    """The request a contestant sends for one filled prompt (as the chat page would send it)."""
     params = ModelParameters.model_validate(c.parameters or {})
     api = "chat" if c.kind == "openai" else (c.api or "completions")
     return build_request([Message(role="user", content=prompt)], model=c.model, parameters=params,
-                         system_prompt=c.system_prompt or None, api=api).request
+                         system_prompt=(c.system_prompt if system is None else system) or None, api=api).request
 
 
 @dataclass
@@ -222,7 +233,7 @@ def estimate(config: RunConfig, dataset: Dataset, prices: dict | None = None,
         sizes = []
         for i in picked:
             try:
-                sizes.append(estimate_tokens(render_prompt(c, dataset, i, config.mapping) + (c.system_prompt or "")))
+                sizes.append(estimate_tokens("".join(filled(c, dataset, i, config.mapping))))
             except TemplateError:
                 continue
         per_prompt = sum(sizes) / len(sizes) if sizes else 0
@@ -452,8 +463,8 @@ class Runner:
         c = self.config.contestants[ci]
         if ci in self._given_up:
             return self._error(item, EGPError(self._given_up[ci]), sent=False)
-        prompt = render_prompt(c, self.dataset, row, self.config.mapping)
-        request = build(c, prompt)
+        system, prompt = filled(c, self.dataset, row, self.config.mapping)
+        request = build(c, prompt, system)
         client = self._client(clients, ci, c, on_retry)
         cuts = limited = 0
         while True:
