@@ -345,9 +345,7 @@ def test_connection(conn: Connection, *, connect_timeout: float = 5, read_timeou
     except errors.EGPError as exc:
         return _failed(conn, started, exc)
     except Exception as exc:  # a bug or an odd answer must still come back as a result
-        from egp_core.openai_compat import redact
-
-        return _failed(conn, started, errors.EGPError(detail=redact(f"{type(exc).__name__}: {exc}", conn.api_key)))
+        return _failed(conn, started, errors.EGPError(detail=errors.scrub(f"{type(exc).__name__}: {exc}", conn.api_key)))
     finally:
         if client is not None:
             try:
