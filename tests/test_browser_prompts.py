@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from egp_core.prompts import PromptContent
 from egp_core.store import open_store
@@ -26,9 +27,17 @@ def test_fill_a_variables_form_and_send(app_factory, fake_egp, page, tmp_path):
     app = app_factory(env={"EGP_ENDPOINT_URL": fake_egp.base_url, "EGP_API_KEY": "k"})
     page.goto(app.url)
     page.locator("[data-testid='stChatInputTextArea']:enabled").wait_for()
-    page.get_by_text("Use a saved prompt").click()
-    page.locator("[data-testid='stSelectbox']").filter(has_text="Prompt").first.click()
-    page.get_by_role("option", name="Summarise").click()
+    picker = page.locator("[data-testid='stExpander']").filter(has_text="Use a saved prompt")
+    picker.get_by_text("Use a saved prompt").click()
+    wait_idle(page)
+    for attempt in range(3):  # a rerun of the page (e.g. once it has loaded) closes an open list
+        picker.locator("[data-testid='stSelectbox']").first.click()
+        try:
+            page.get_by_role("option", name="Summarise").click(timeout=5_000)
+            break
+        except PlaywrightTimeout:
+            assert attempt < 2, "the prompt list did not stay open"
+            wait_idle(page)
     wait_idle(page)
 
     text = page.get_by_label("text", exact=True)
