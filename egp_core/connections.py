@@ -61,6 +61,8 @@ class Connection:
     account_id: str | None = None
     api_key: str | None = field(default=None, repr=False)
     source: Source = "session"
+    declared: dict[str, Any] | None = None
+    """What the connection says it supports, overriding what its API suggests (see capabilities)."""
 
     @property
     def kind_label(self) -> str:
@@ -80,7 +82,7 @@ class Connection:
         """A secret-free description (for session state, settings and logs)."""
         return {"id": self.id, "name": self.name, "kind": self.kind, "base_url": self.base_url,
                 "account_id": self.account_id, "source": self.source, "has_key": self.has_key,
-                "masked_key": self.masked_key()}
+                "masked_key": self.masked_key(), "declared": self.declared}
 
     @property
     def apis(self) -> dict[str, str]:
@@ -224,8 +226,14 @@ def _secret_sections(secrets: Mapping[str, Any], problems: list[str]) -> list[Co
             continue
         found.append(Connection(id=f"secrets-{_slug(str(key))}", name=_clean(section.get("name")) or str(key),
                                 kind=kind, base_url=url.rstrip("/"), account_id=_clean(section.get("account_id")),
-                                api_key=_clean(section.get("api_key")), source="secrets"))
+                                api_key=_clean(section.get("api_key")), source="secrets",
+                                declared=_declared(section.get("capabilities"))))
     return found
+
+
+def _declared(table: Any) -> dict[str, Any] | None:
+    """A `capabilities = {logprobs = false, ...}` table from secrets.toml, as a plain dict."""
+    return {str(k): v for k, v in table.items()} if isinstance(table, Mapping) else None
 
 
 def connections_from(

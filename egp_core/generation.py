@@ -205,6 +205,8 @@ class Generation:
             fields["usage"] = usage_dict(completion.usage)
             fields["metrics"] = metrics_dict(completion.metrics)
             fields["finish_reason"] = "stopped" if self.status == "stopped" else completion.finish_reason
+            if completion.logprobs:
+                fields["details"] = {"logprobs": [t.to_list() for t in completion.logprobs]}
         if self.error is not None:
             fields["error"] = json.dumps(error_to_dict(self.error))
         with self._save_lock:

@@ -1,10 +1,12 @@
 """The request just sent, as code a person can copy and run.
 
-Three versions: Python with the official `scale-egp` SDK, Python with
-`requests` (reading the SSE stream by hand), and `curl` (with `jq` to print the
-answer). Each prints the model's answer. The API key never appears: every
-snippet reads it from the environment variable EGP_API_KEY (OPENAI_API_KEY for
-an OpenAI-compatible server, which gets requests and curl versions). Prompts of any
+Three versions: Python with the official SDK (`scale-egp` for EGP's v2/v4
+APIs, `scale-gp-beta` for SGP v5, `openai` for an OpenAI-compatible server),
+Python with `requests` (reading the SSE stream by hand), and `curl` (with `jq`
+to print the answer). Each prints the model's answer, and carries the answer
+options (candidates, seed, token probabilities, JSON mode) when the API takes
+them. The API key never appears: every snippet reads it from the environment
+variable EGP_API_KEY (OPENAI_API_KEY for an OpenAI-compatible server). Prompts of any
 content are embedded safely (Python string literals, POSIX single quotes).
 """
 
@@ -193,32 +195,54 @@ def curl(base_url: str, request: CompletionRequest, *, stream: bool, path: str |
     return "\n".join(lines) + "\n"
 
 
-# ---- OpenAI-compatible servers (vLLM, Ollama, llama.cpp) ------------------------------------------
+# ---- The OpenAI shape: OpenAI-compatible servers (vLLM, Ollama, llama.cpp) and SGP v5 -------------
 
 
-def _openai_url(base_url: str) -> str:
-    from egp_core.openai_compat import CHAT_PATH, api_root
+def _oa_parts(base_url: str, request: CompletionRequest, stream: bool, v5: bool,
+              api: str | None) -> tuple[str, dict[str, Any], bool]:
+    """(url, body, chat?) of the request in the OpenAI shape, on /v1 or on /v5."""
+    from egp_core.connections import message_form
+    from egp_core.openai_compat import OPENAI, SGP_V5, api_root, chat_body, completions_body
 
-    return api_root(base_url) + CHAT_PATH
+    flavor = SGP_V5 if v5 else OPENAI
+    chat = message_form(api or "chat") == "chat"
+    url = api_root(base_url) + (flavor.chat_path if chat else flavor.completions_path)
+    body = (chat_body if chat else completions_body)(request, stream, top_k=flavor.top_k)
+    return url, body, chat
 
 
-def _openai_body(request: CompletionRequest, stream: bool) -> dict[str, Any]:
-    from egp_core.openai_compat import chat_body
+def _oa_headers(request: CompletionRequest, v5: bool) -> str:
+    if not v5:
+        return f'headers = {{"Authorization": "Bearer " + os.environ.get("{OPENAI_KEY_ENV}", "")}}'
+    account = py_str(request.account_id) if request.account_id else f'os.environ.get("{ACCOUNT_ENV}", "")'
+    return f'headers = {{"x-api-key": os.environ.get("{KEY_ENV}", ""), "x-selected-account-id": {account}}}'
 
-    return chat_body(request, stream)
+
+def _oa_print_choices(chat: bool, indent: str) -> list[str]:
+    text = 'choice["message"]["content"]' if chat else 'choice["text"]'
+    return [
+        f'{indent}for choice in answer["choices"]:  # one per candidate (n)',
+        f'{indent}    if len(answer["choices"]) > 1:',
+        f'{indent}        print(f"--- candidate {{choice[\'index\'] + 1}} ---")',
+        f"{indent}    print({text})",
+    ]
 
 
-def openai_python_requests(base_url: str, request: CompletionRequest, *, stream: bool) -> str:
-    """Python with `requests` for /v1/chat/completions; the key from $OPENAI_API_KEY."""
+def openai_python_requests(base_url: str, request: CompletionRequest, *, stream: bool, v5: bool = False,
+                           api: str | None = None) -> str:
+    """Python with `requests` for /v1 (key from $OPENAI_API_KEY) or SGP v5 (x-api-key from
+    $EGP_API_KEY): chat completions or completions; prints the first candidate as it streams."""
+    url, body, chat = _oa_parts(base_url, request, stream, v5, api)
+    delta = 'choice["delta"].get("content")' if chat else 'choice.get("text")'
     lines = [
         "import json",
         "import os",
         "",
         "import requests",
         "",
-        f"url = {py_str(_openai_url(base_url))}",
-        f'headers = {{"Authorization": "Bearer " + os.environ.get("{OPENAI_KEY_ENV}", "")}}',
-        f"body = {py_value(_openai_body(request, stream))}",
+        f"url = {py_str(url)}",
+        _oa_headers(request, v5),
+        f"body = {py_value(body)}",
         "",
     ]
     if stream:
@@ -226,13 +250,19 @@ def openai_python_requests(base_url: str, request: CompletionRequest, *, stream:
             "response = requests.post(url, headers=headers, json=body, stream=True, timeout=60)",
             "if not response.ok:",
             '    raise SystemExit(f"Error {response.status_code}: {response.text}")',
-            "for line in response.iter_lines():  # server-sent events: 'data: {json}' ... 'data: [DONE]'",
-            '    if line.startswith(b"data: {"):',
+            "event_name = None",
+            "for line in response.iter_lines():  # server-sent events: 'event: name', 'data: {json}', blank line",
+            '    if line.startswith(b"event: "):',
+            '        event_name = line[len(b"event: "):].decode()',
+            '    elif line.startswith(b"data: {"):',
             '        event = json.loads(line[len(b"data: "):])',
-            '        if "error" in event:',
-            '            raise SystemExit(f"Error: {event[\'error\']}")',
+            '        if event_name == "error" or "error" in event:',
+            '            raise SystemExit(f"Error: {event.get(\'error\') or event.get(\'detail\')}")',
             '        for choice in event.get("choices") or []:  # the last event may hold only the usage',
-            '            print(choice["delta"].get("content") or "", end="", flush=True)',
+            '            if choice.get("index", 0) == 0:  # the first candidate',
+            f'                print({delta} or "", end="", flush=True)',
+            "    elif not line:",
+            "        event_name = None",
             "print()",
         ]
     else:
@@ -240,45 +270,110 @@ def openai_python_requests(base_url: str, request: CompletionRequest, *, stream:
             "response = requests.post(url, headers=headers, json=body, timeout=60)",
             "if not response.ok:",
             '    raise SystemExit(f"Error {response.status_code}: {response.text}")',
-            'print(response.json()["choices"][0]["message"]["content"])',
+            "answer = response.json()",
+            *_oa_print_choices(chat, ""),
         ]
     return "\n".join(lines) + "\n"
 
 
-def openai_curl(base_url: str, request: CompletionRequest, *, stream: bool) -> str:
-    """curl for /v1/chat/completions, jq printing the answer; the key from $OPENAI_API_KEY."""
-    body = json.dumps(_openai_body(request, stream), indent=2, ensure_ascii=False)
+def openai_curl(base_url: str, request: CompletionRequest, *, stream: bool, v5: bool = False,
+                api: str | None = None) -> str:
+    """curl for /v1 or SGP v5, jq printing the answer (every candidate when not streaming)."""
+    url, body_dict, chat = _oa_parts(base_url, request, stream, v5, api)
+    body = json.dumps(body_dict, indent=2, ensure_ascii=False)
     error = '"Error: \\(.error | .message? // .)"'
+    detail = '"Error: \\(.detail)"'
+    if v5:
+        account = sh_quote(request.account_id) if request.account_id else f'"${ACCOUNT_ENV}"'
+        auth = [f'  -H "x-api-key: ${KEY_ENV}" \\', f"  -H x-selected-account-id:{account} \\"]
+    else:
+        auth = [f'  -H "Authorization: Bearer ${OPENAI_KEY_ENV}" \\']
     lines = [
-        f"curl -sS{' -N' if stream else ''} {sh_quote(_openai_url(base_url))} \\",
-        f'  -H "Authorization: Bearer ${OPENAI_KEY_ENV}" \\',
+        f"curl -sS{' -N' if stream else ''} {sh_quote(url)} \\",
+        *auth,
         "  -H 'Content-Type: application/json' \\",
         f"  -d {sh_quote(body)} \\",
     ]
+    piece = ".delta.content" if chat else ".text"
     if stream:
         jq = ('if startswith("data: {") then .[6:] | fromjson | '
-              f"if .error then {error} else (.choices[]?.delta.content // empty) end {_JQ_NOT_SSE}")
+              f"if .error then {error} elif .detail then {detail} else "
+              f"(.choices[]? | select((.index // 0) == 0) | {piece} // empty) end {_JQ_NOT_SSE}")
         lines += [f"  | jq -Rj --unbuffered {sh_quote(jq)}", "echo"]
     else:
-        jq = f"if .error then {error} else .choices[0].message.content end"
+        whole = ".message.content" if chat else ".text"
+        jq = (f"if .error then {error} elif .detail then {detail} else .choices | if length > 1 then "
+              f'(.[] | "--- candidate \\(.index + 1) ---\\n\\({whole})") else .[0]{whole} end end')
         lines += [f"  | jq -r {sh_quote(jq)}"]
     return "\n".join(lines) + "\n"
 
 
-OPENAI_SNIPPET_NAMES = ("Python (requests)", "curl")
+def python_openai_sdk(base_url: str, request: CompletionRequest, *, stream: bool, v5: bool = False,
+                      api: str | None = None) -> str:
+    """Python with the official SDK of the shape: `scale-gp-beta` (SGPClient) for SGP v5, `openai`
+    for an OpenAI-compatible server. Same call, same parameters (n, seed, logprobs, response_format)."""
+    from egp_core.openai_compat import api_root
+
+    url, body, chat = _oa_parts(base_url, request, stream, v5, api)
+    root = api_root(base_url)
+    if v5:
+        account = py_str(request.account_id) if request.account_id else f'os.environ.get("{ACCOUNT_ENV}") or "none"'
+        sdk = "scale_gp_beta"
+        head = ["import os", "", "import scale_gp_beta", "from scale_gp_beta import SGPClient", "", "client = SGPClient(",
+                f'    api_key=os.environ.get("{KEY_ENV}") or "none",  # your key (the built-in local model needs none)',
+                f"    account_id={account},", f"    base_url={py_str(root)},", ")"]
+    else:
+        sdk = "openai"
+        head = ["import os", "", "import openai", "from openai import OpenAI", "", "client = OpenAI(",
+                f'    api_key=os.environ.get("{OPENAI_KEY_ENV}") or "none",',
+                f"    base_url={py_str(root + '/v1')},", ")"]
+    first = "messages" if chat else "prompt"
+    call = "client.chat.completions.create(" if chat else "client.completions.create("
+    args = [f"    model={py_str(body['model'])},", f"    {first}={py_value(body[first], 4)},"]
+    args += [f"    {k}={py_value(v, 4)}," for k, v in body.items() if k not in ("model", first, "stream")]
+    lines: list[str] = []
+    if stream:
+        delta = "choice.delta.content" if chat else "choice.text"
+        lines += [f"stream = {call}", *args, "    stream=True,", ")", "for chunk in stream:",
+                  "    for choice in chunk.choices:  # the last chunk may hold only the usage",
+                  "        if choice.index == 0:  # the first candidate",
+                  f'            print({delta} or "", end="", flush=True)', "print()"]
+    else:
+        text = "choice.message.content" if chat else "choice.text"
+        lines += [f"answer = {call}", *args, ")", "for choice in answer.choices:  # one per candidate (n)",
+                  "    if len(answer.choices) > 1:",
+                  '        print(f"--- candidate {choice.index + 1} ---")', f"    print({text})"]
+        if "logprobs" in body and chat:
+            lines += ["# How sure the model was of each token of the first answer:",
+                      "for t in answer.choices[0].logprobs.content:",
+                      '    print(repr(t.token), f"{2.718281828 ** t.logprob:.0%}",',
+                      '          ", ".join(f"{a.token!r} {2.718281828 ** a.logprob:.0%}" for a in t.top_logprobs))']
+    body_lines = ["    " + line if line else "" for line in lines]
+    return "\n".join([*head, "", "try:", *body_lines, f"except {sdk}.APIError as error:  # the server's own words",
+                      '    raise SystemExit(f"Error: {error}")']) + "\n"
+
+
+OPENAI_SNIPPET_NAMES = ("Python (openai SDK)", "Python (requests)", "curl")
+V5_SNIPPET_NAMES = ("Python (scale-gp-beta SDK)", "Python (requests)", "curl")
 
 
 def all_snippets(base_url: str, request: CompletionRequest, *, stream: bool, kind: str = "egp",
-                 account_id: str | None = None) -> dict[str, str]:
-    """The snippets by display name: for EGP (and the local model) the three of SNIPPET_NAMES;
-    for an OpenAI-compatible server (`kind="openai"`) requests and curl against /v1/chat/completions.
-    `account_id` (the connection's; not a secret) is written in when the request has none."""
+                 account_id: str | None = None, api: str | None = None) -> dict[str, str]:
+    """The snippets by display name, three for each kind of connection and API: for EGP's v2/v4
+    (and the local model on them) those of SNIPPET_NAMES; for SGP v5 (`api` "v5-chat" or
+    "v5-completions") scale-gp-beta, requests and curl; for an OpenAI-compatible server
+    (`kind="openai"`) the openai SDK, requests and curl. The request's options (candidates, seed,
+    token probabilities, JSON mode) are in all three. `account_id` (the connection's; not a
+    secret) is written in when the request has none."""
     if account_id and not request.account_id and kind != "openai":
         request = request.model_copy(update={"account_id": account_id})
-    if kind == "openai":
+    if kind == "openai" or (api or "").startswith("v5-"):
+        v5 = kind != "openai"
+        names = V5_SNIPPET_NAMES if v5 else OPENAI_SNIPPET_NAMES
         return {
-            OPENAI_SNIPPET_NAMES[0]: openai_python_requests(base_url, request, stream=stream),
-            OPENAI_SNIPPET_NAMES[1]: openai_curl(base_url, request, stream=stream),
+            names[0]: python_openai_sdk(base_url, request, stream=stream, v5=v5, api=api),
+            names[1]: openai_python_requests(base_url, request, stream=stream, v5=v5, api=api),
+            names[2]: openai_curl(base_url, request, stream=stream, v5=v5, api=api),
         }
     return {
         SNIPPET_NAMES[0]: python_sdk(base_url, request, stream=stream),

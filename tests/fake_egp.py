@@ -265,7 +265,9 @@ class FakeEGP:
     def v5(self, enabled: bool = True) -> FakeEGP:
         """Serve SGP v5 too: /v5/chat/completions and /v5/completions in OpenAI's shapes (n choices,
         fake token probabilities when asked, usage on the last chunk, no [DONE] unless `send_done`),
-        and GET /v5/models. Off by default, so a workspace looks like an older one."""
+        and GET /v5/models. A request with a seed gets " (seed N)" after the text, so the same seed
+        gives the same answer and another seed another. Off by default, so a workspace looks like an
+        older one."""
         self._script.v5 = enabled
         return self
 
@@ -514,8 +516,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _v5(self, script: _Script, chat: bool, body: dict[str, Any]) -> None:
         n = int(body.get("n") or 1)
-        pieces = script.chunks if script.chunks is not None else tokenize(script.text)
-        texts = [script.text] + [f"{script.text} ({i + 1})" for i in range(1, n)]
+        pieces = list(script.chunks) if script.chunks is not None else tokenize(script.text)
+        if body.get("seed") is not None:  # like a real model: the seed decides the text
+            pieces.append(f" (seed {body['seed']})")
+        first = "".join(pieces)
+        texts = [first] + [f"{first} ({i + 1})" for i in range(1, n)]
         want = body.get("logprobs")
         top = int(body.get("top_logprobs") or 0) if chat else int(want or 0)
         head = {"id": "fake-v5", "created": 0, "model": body["model"],

@@ -31,7 +31,7 @@ def test_chat_create_sends_openai_body_and_workspace_headers(fake_egp):
     with client(fake_egp) as c:
         done = c.complete(req(model_parameters=ModelParameters(temperature=0.3, max_tokens=20, top_k=5,
                                                                stop_sequences=["\n\n"]), options=options))
-    assert (done.text, done.finish_reason) == ("Hello there", "stop")
+    assert (done.text, done.finish_reason) == ("Hello there (seed 7)", "stop")
     assert (done.usage.prompt, done.usage.completion, done.usage.total) == (3, 2, 5)
     r = fake_egp.requests[-1]
     assert r.path == "/v5/chat/completions"

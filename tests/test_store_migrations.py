@@ -138,10 +138,21 @@ def check_v7(conn: sa.Connection) -> None:
                                                       status="ok", output="again", created_at=T0))
 
 
+def seed_v8(conn: sa.Connection) -> None:
+    conn.execute(sa.update(s.messages).where(s.messages.c.id == "m3").values(
+        details={"logprobs": [["pane", -0.1, [["pane", -0.1], ["page", -2.5]]]], "chosen": True}))
+
+
+def check_v8(conn: sa.Connection) -> None:
+    details = dict(conn.execute(sa.select(s.messages.c.id, s.messages.c.details)).all())
+    assert details["m1"] is None and details["m3"]["chosen"] is True
+    assert details["m3"]["logprobs"][0][2][1] == ["page", -2.5]
+
+
 SEEDS: dict[int, tuple[Callable, Callable]] = {1: (seed_v1, check_v1), 2: (seed_v2, check_v2),
                                                3: (seed_v3, check_v3), 4: (seed_v4, check_v4),
                                                5: (seed_v5, check_v5), 6: (seed_v6, check_v6),
-                                               7: (seed_v7, check_v7)}
+                                               7: (seed_v7, check_v7), 8: (seed_v8, check_v8)}
 
 
 def test_migrations_are_numbered_one_to_latest_and_all_seeded() -> None:

@@ -11,7 +11,7 @@ import streamlit as st
 from egp_core.chat import build_request, title_from
 from egp_core.connections import message_form
 from egp_core.types import Message
-from ui import code_view, services, state
+from ui import answer_options, services, state
 from ui.sidebar import Settings
 
 ANSWERED = ("complete", "stopped", "interrupted")
@@ -33,7 +33,8 @@ def history_for(conversation_id: str) -> list[Message]:
     """The turns that go to the model: questions and the answers that have text."""
     turns = []
     for m in services.store().messages(conversation_id):
-        if m.role == "user" or (m.role == "assistant" and m.status in ANSWERED and m.text):
+        if m.role == "user" or (m.role == "assistant" and m.status in ANSWERED and m.text
+                                and answer_options.is_chosen(m)):
             turns.append(Message(role=m.role, content=m.text))
     return turns
 
@@ -83,12 +84,8 @@ def answer(conversation_id: str, settings: Settings) -> None:
     questions = [m for m in store.messages(conversation_id) if m.role == "user"]
     if questions and (questions[-1].parameters or {}).get("prompt"):  # the answer names the prompt too
         params["prompt"] = questions[-1].parameters["prompt"]
-    message_id = store.add_message(
-        conversation_id, "assistant", "", status="streaming", model=settings.model, parameters=params,
-    )
     store.update_settings(conversation_id, settings.snapshot())  # reopened later, it asks the same way
-    code_view.remember(settings.connection, built.request)
-    services.registry().start(services.new_answer(settings, built.request, message_id))
+    answer_options.start(conversation_id, settings, built.request, params)  # one answer per candidate
 
 
 def regenerate(conversation_id: str, message_id: str, settings: Settings) -> None:

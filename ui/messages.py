@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from egp_core.errors import error_from_dict
-from ui import conversation, live, prompt_picker, services, state
+from ui import answer_options, conversation, live, prompt_picker, services, state
 from ui.errors import show_error
 from ui.receipt import add_to_totals, show_receipt
 from ui.sidebar import Settings
@@ -84,6 +84,7 @@ def _assistant(
             message = services.store().get_message(message.id) or message
         if message.text:
             st.markdown(message.text)
+            answer_options.show_extras(message)
         elif message.status == "complete":
             st.markdown("_(empty answer)_")
         if message.status == "interrupted":
@@ -112,8 +113,15 @@ def _assistant(
 def render(conv_id: str, settings: Settings | None, *, read_only: bool = False) -> None:
     messages = services.store().messages(conv_id)
     prices = services.store().get_prices()  # once per page, not once per answer
-    for i, message in enumerate(messages):
-        is_last = i == len(messages) - 1
+    groups = answer_options.grouped(messages)  # several candidates answering one question stay together
+    for i, group in enumerate(groups):
+        is_last = i == len(groups) - 1
+        if len(group) > 1:
+            answer_options.show_candidates(
+                group, lambda m: _assistant(m, settings, conv_id, False, read_only, prices),
+                conv_id, settings if is_last and not read_only else None)
+            continue
+        message = group[0]
         if message.role == "user":
             _user(message, settings, conv_id, read_only)
         elif message.role == "assistant":

@@ -64,13 +64,13 @@ def receipt_text(
 
 
 def show_receipt(message: Any, prices: dict | None = None) -> None:
-    st.caption(
-        receipt_text(
-            model=message.model, status=message.status, finish_reason=message.finish_reason,
-            usage=message.usage, metrics=message.metrics, prices=prices,
-            prompt=(message.parameters or {}).get("prompt"),
-        )
+    text = receipt_text(
+        model=message.model, status=message.status, finish_reason=message.finish_reason,
+        usage=message.usage, metrics=message.metrics, prices=prices,
+        prompt=(message.parameters or {}).get("prompt"),
     )
+    seed = (message.parameters or {}).get("seed")
+    st.caption(text + (f" · repeatable: seed {seed}" if seed is not None else ""))
 
 
 def started_here(message_id: str) -> None:

@@ -4,6 +4,7 @@ and the settings a conversation keeps (saved with each answer, put back when it 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import streamlit as st
 
@@ -32,6 +33,7 @@ class Settings:
     system_prompt: str
     context_length: int | None
     api: str = "completions"
+    choice: Any = None  # ui.answer_options.Choice: candidates, seed, probabilities, JSON
 
     def snapshot(self) -> dict:
         """What the conversation keeps of these settings (no key: the connection by id and name)."""

@@ -39,7 +39,15 @@ CLOSE_SIDEBAR = "close_sidebar"  # a conversation was picked: close the sidebar 
 UNAVAILABLE = "chat_unavailable"  # why no question can be sent now (the chosen connection's state), or None
 EVAL_RUN = "eval_run"  # the evaluation on screen (mirrors ?run=)
 EVAL_DATASET = "eval_dataset"  # id of the dataset being set up for a new evaluation
-LAST_REQUEST = "last_request"  # (base_url, connection kind, CompletionRequest) for "View code"
+LAST_REQUEST = "last_request"  # (base_url, connection kind, account id, CompletionRequest, api) for "View code"
+CANDIDATES = "candidates"  # answers asked for at once (1-4)
+SEED_ON = "seed_on"  # whether a seed is pinned
+SEED = "seed"
+PROBABILITIES = "token_probabilities"  # keep token probabilities with the answers
+JSON_MODE = "json_mode"
+JSON_KIND = "json_kind"  # "any" | "fields" | "schema" (ui.answer_options.JSON_KINDS)
+JSON_FIELDS = "json_fields"  # "name: type" lines
+JSON_SCHEMA = "json_schema"  # a pasted JSON schema
 PROMPT_OPEN = "prompt_open"  # the prompt on the Prompts page (mirrors ?p=); NEW_PROMPT for a new one
 PROMPT_DRAFT = "prompt_draft"  # PromptContent for a new prompt ("Save as prompt" from a chat)
 PROMPT_SEARCH = "prompt_search"
@@ -79,11 +87,20 @@ DEFAULTS: dict[str, Any] = {
     PROMPT_TAG: None,
     PROMPT_CONFIRM_DELETE: None,
     PROMPT_UNDO: None,
+    CANDIDATES: 1,
+    SEED_ON: False,
+    SEED: 7,
+    PROBABILITIES: False,
+    JSON_MODE: False,
+    JSON_KIND: "any",
+    JSON_FIELDS: "",
+    JSON_SCHEMA: "",
 }
 
 
 KEPT = (CONNECTION, MODEL, PRESET, TEMPERATURE, MAX_TOKENS, TOP_P, STOP_SEQUENCES, SYSTEM_PROMPT, API,
-        SEARCH, COMPARE_PANES, BLIND, PRESENT)
+        SEARCH, COMPARE_PANES, BLIND, PRESENT, CANDIDATES, SEED_ON, SEED, PROBABILITIES, JSON_MODE, JSON_KIND,
+        JSON_FIELDS, JSON_SCHEMA)
 """Choices that must survive a visit to a page that does not draw their widgets."""
 KEPT_PREFIX = ("pane", PICKER_PREFIX)  # per-pane choices (pane0-model, ...), prompt pickers' fields
 

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import code_view, conversation, header, history, messages, prompt_picker, services, sidebar, state
+from ui import (
+    answer_options,
+    code_view,
+    conversation,
+    header,
+    history,
+    messages,
+    prompt_picker,
+    services,
+    sidebar,
+    state,
+)
 from ui.receipt import show_totals
 
 STARTERS = [
@@ -43,6 +54,7 @@ def main() -> None:
 
     history_area = st.sidebar.container()  # first: on a phone, New chat and history come before the settings
     settings = sidebar.render()
+    answer_options.controls(settings)  # candidates, seed, token probabilities, JSON mode
     st.sidebar.divider()
     totals_area = st.sidebar.empty()
     history.export_import()

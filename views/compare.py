@@ -22,9 +22,19 @@ from egp_core.connections import message_form
 from egp_core.errors import error_from_dict
 from egp_core.generation import Generation
 from egp_core.store.exchange import export_conversation_json, export_conversation_markdown
-from egp_core.types import CompletionRequest, Message, ModelParameters
+from egp_core.types import AnswerOptions, CompletionRequest, Message, ModelParameters
 from egp_core.voting import describe, identical_panes, short_names
-from ui import code_view, conversation, demo_panel, live, prompt_picker, services, sidebar, state
+from ui import (
+    answer_options,
+    code_view,
+    conversation,
+    demo_panel,
+    live,
+    prompt_picker,
+    services,
+    sidebar,
+    state,
+)
 from ui.errors import show_error
 from ui.receipt import add_to_totals, receipt_text, show_receipt
 
@@ -55,7 +65,8 @@ def pane_settings(i: int, defaults: sidebar.Settings | None, column) -> sidebar.
     system = defaults.system_prompt if defaults else ""
     same = defaults is not None and defaults.connection.id == conn.id
     api = defaults.api if same else sidebar.default_api(conn)
-    return sidebar.Settings(conn, model, params, system, contexts.get(model), api)
+    choice = defaults.choice if defaults else None
+    return sidebar.Settings(conn, model, params, system, contexts.get(model), api, choice)
 
 
 def pane_spec(pane: sidebar.Settings) -> dict[str, Any]:
@@ -65,6 +76,7 @@ def pane_spec(pane: sidebar.Settings) -> dict[str, Any]:
         "connection_id": c.id, "connection": c.name, "kind": c.kind, "base_url": c.base_url,
         "account_id": c.account_id, "model": pane.model, "api": pane.api,
         "parameters": pane.parameters.to_wire(), "context_length": pane.context_length,
+        "options": answer_options.pane_options(pane),
     }
 
 
@@ -76,7 +88,9 @@ def pane_request(prompt: str, spec: dict[str, Any], system_prompt: str | None) -
         system_prompt=system_prompt or None, api=message_form(spec.get("api") or "completions"),
         context_tokens=spec.get("context_length"),
     )
-    return built.request
+    options = spec.get("options")  # seed, probabilities, JSON: where the pane's connection takes them
+    return built.request.model_copy(update={"options": AnswerOptions.model_validate(options)}) if options \
+        else built.request
 
 
 # ----- actions -----------------------------------------------------------------------------------
@@ -106,7 +120,7 @@ def start(prompt: str, panes: list[sidebar.Settings], saved_prompt: dict | None 
     gens = []
     for i, (pane, spec) in enumerate(zip(panes, specs, strict=True)):
         request = pane_request(prompt, spec, system)
-        params = pane.parameters.to_wire() | {"connection": pane.connection.name}
+        params = pane.parameters.to_wire() | {"connection": pane.connection.name} | (spec.get("options") or {})
         if saved_prompt:  # the receipt says which prompt version produced it
             params["prompt"] = saved_prompt
         if system:
@@ -146,7 +160,7 @@ def show_code(conv, question: str, position: int) -> None:
     request = pane_request(question, spec, conv.settings.get("system_prompt"))
     code_view.show(
         spec.get("base_url"), request, kind=spec.get("kind") or "egp", account_id=spec.get("account_id"),
-        key=f"cmp-code-{conv.id}-{position}",
+        key=f"cmp-code-{conv.id}-{position}", api=spec.get("api"),
     )
 
 
@@ -170,6 +184,7 @@ def show_outcome(m, conv, question: str, hidden: bool, prices: dict) -> None:
 def show_answer(m, conv, question: str, hidden: bool, prices: dict) -> None:
     if m.text:
         st.markdown(m.text)
+        answer_options.show_extras(m, key="cmp-")
     elif m.status != "error":
         st.caption("_(no text)_")
     show_outcome(m, conv, question, hidden, prices)
@@ -285,6 +300,7 @@ def main() -> None:
         found = services.store().get_conversation(wanted, owner=services.owner())
         open_comparison(wanted if found is not None and found.kind == "compare" else None)
     defaults = sidebar.render()
+    answer_options.controls(defaults, allow_candidates=False)  # seed, probabilities, JSON for every pane
     earlier_comparisons()
     presenting = demo_panel.presenting()
     if presenting:

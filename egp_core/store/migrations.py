@@ -235,6 +235,11 @@ def _m7_evaluations(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _m8_message_details(conn: Connection) -> None:
+    """What an answer carries besides its text: token probabilities, which candidate was picked."""
+    conn.exec_driver_sql("ALTER TABLE messages ADD COLUMN details JSON")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "conversations and messages", _m1_conversations_and_messages),
     (2, "share links", _m2_shares),
@@ -243,6 +248,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (5, "prompt library", _m5_prompts),
     (6, "demo rounds and audience votes", _m6_demo_rounds),
     (7, "evaluations", _m7_evaluations),
+    (8, "message details", _m8_message_details),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -76,6 +76,7 @@ messages = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("pane", sa.Integer),
+    sa.Column("details", sa.JSON),  # token probabilities, the picked candidate (migration 8)
     sa.UniqueConstraint("conversation_id", "seq", name="uq_messages_conversation_seq"),
 )
 

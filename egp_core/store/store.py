@@ -61,6 +61,7 @@ class Message:
     pane: int | None
     created_at: datetime
     updated_at: datetime
+    details: dict[str, Any] | None = None  # {"logprobs": [[token, logprob, [[alt, logprob]]]], "chosen": bool}
 
 
 def new_id() -> str:
@@ -230,7 +231,7 @@ class Store:
     def add_message(self, conversation_id: str, role: str, text: str = "", *, status: str = "complete",
                     model: str | None = None, parameters: dict | None = None, usage: dict | None = None,
                     metrics: dict | None = None, error: str | None = None, pane: int | None = None,
-                    finish_reason: str | None = None) -> str:
+                    finish_reason: str | None = None, details: dict | None = None) -> str:
         """Append a message; returns its id. Raises NotFound when the conversation is gone."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}, not {role!r}")
@@ -250,14 +251,16 @@ class Store:
                 id=mid, conversation_id=conversation_id, seq=seq, role=role, text=clean_text(text or ""),
                 status=status, model=clean_text(model), parameters=clean_dict(parameters),
                 usage=clean_dict(usage), metrics=clean_dict(metrics), error=clean_text(scrub(error) if error else error),
-                finish_reason=clean_text(finish_reason), pane=pane,
+                finish_reason=clean_text(finish_reason), pane=pane, details=clean_dict(details),
                 created_at=now, updated_at=now))
         return mid
 
     def update_message(self, message_id: str, *, text: str | None = None, status: str | None = None,
                        usage: dict | None = None, metrics: dict | None = None, error: str | None = None,
-                       finish_reason: str | None = None, append_text: str | None = None) -> bool:
-        """Change the given fields (None = leave as is). False when the message is gone.
+                       finish_reason: str | None = None, append_text: str | None = None,
+                       details: dict | None = None) -> bool:
+        """Change the given fields (None = leave as is; `details` is merged key by key into what is
+        there). False when the message is gone.
 
         `append_text` adds to the end of the saved text in the database itself, so saving a
         growing answer sends only what is new (`text` replaces the whole text)."""
@@ -287,6 +290,9 @@ class Store:
             cid = conn.execute(sa.select(m.conversation_id).where(m.id == message_id)).scalar()
             if cid is None or not self._lock_conversation(conn, cid, touch=now):
                 return False
+            if details is not None:
+                old = conn.execute(sa.select(m.details).where(m.id == message_id)).scalar()
+                values["details"] = {**(old or {}), **(clean_dict(details) or {})}
             result = conn.execute(sa.update(s.messages).where(m.id == message_id).values(**values))
         return result.rowcount > 0
 
