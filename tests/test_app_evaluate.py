@@ -133,3 +133,52 @@ def test_a_variable_with_no_column_stops_the_run_before_anything_is_saved(app_en
     assert records(tmp_path).list_runs("local") == []
     at.text_area(key="eval-template").set_value("{{question}} about {{topic|anything}}").run()
     assert not [e for e in at.error if "no column" in e.value]
+
+
+def test_an_interrupted_run_resumes_here_and_a_row_opens_in_chat(app_env, tmp_path):
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from egp_core.evaluate.datasets import read_pasted
+    from egp_core.evaluate.runner import Contestant, RunConfig
+    from egp_core.store import schema as s
+
+    fake = app_env.reply(text="Hello world")
+    recs = records(tmp_path)
+    data = read_pasted(TABLE)
+    did = recs.save_dataset("local", data)
+    c = Contestant(connection_id="env-egp", connection_name="EGP workspace", base_url=fake.base_url,
+                   model="fake-model", template="{{question}}", label="A")
+    config = RunConfig(dataset_id=did, mapping={"question": "question"}, contestants=[c], expected_column="expected",
+                       graders=[{"kind": "contains"}])
+    run_id = recs.create_run("local", "crashed run", did, config.to_dict(), config.total(ROWS))
+    assert recs.claim(run_id, "a-replica-that-died")
+    recs.add_results([{"run_id": run_id, "row_index": i, "contestant": 0, "repeat_index": 0, "status": "ok",
+                       "output": "world", "passed": True} for i in range(4)])
+    with recs.engine.begin() as conn:  # its last heartbeat was a minute ago
+        conn.execute(sa.update(s.eval_runs).values(heartbeat_at=s.utcnow() - timedelta(minutes=1)))
+
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    at.switch_page(EVALUATE)
+    at.query_params["run"] = run_id
+    at.run()
+    assert not at.exception, at.exception
+    assert f"This run was interrupted (the app restarted) with {ROWS - 4} requests still to send." in texts(at)
+    at.button(key="eval-resume").click().run()
+    deadline = time.monotonic() + 60
+    while recs.get_run(run_id).status == "running" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert recs.get_run(run_id).status == "complete"
+    assert sorted(r.body["prompt"] for r in fake.requests if r.method == "POST") == sorted(
+        f"Where is thing {i}?" for i in range(4, ROWS))
+    at.run()
+    assert "interrupted" not in texts(at)
+
+    at.button(key=f"eval-chat-{run_id}-0-0").click().run()
+    assert not at.exception, at.exception
+    (conv,) = open_store(f"sqlite:///{tmp_path / 'history.db'}").list_conversations("local")
+    assert conv.title == "Row 1 of Pasted table"
+    assert at.query_params["c"] in (conv.id, [conv.id])
+    assert "Where is thing 0?" in [m.value for m in at.markdown] and "world" in [m.value for m in at.markdown]

@@ -1,8 +1,9 @@
 """The Evaluate page in headless Chromium: upload a CSV, map, estimate, run two models, watch the progress,
 read the verdict, filter the failures, export the results.
 
-The app runs as a real `streamlit run` process with two connections (secrets.toml), one per fake EGP
-server: "Paris" answers "Paris." to everything, "Hedge" answers "Paris, or maybe Rome.".
+The app runs as a real `streamlit run` process with two connections (secrets.toml, the compare
+test's `compare_app` fixture), one per fake EGP server: "Paris" answers "Paris." to everything,
+"Hedge" answers "Paris, or maybe Rome.".
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 
 from tests.fake_egp import FakeEGP
 from tests.plugins.app import wait_idle
-from tests.test_browser_compare import until
+from tests.test_browser_compare import compare_app, until  # noqa: F401 - compare_app is a fixture
 
 pytestmark = pytest.mark.browser
 
@@ -33,19 +34,8 @@ def servers():
         fake.stop()
 
 
-@pytest.fixture
-def eval_app(app_factory, servers, tmp_path, monkeypatch):
-    for name in ("EGP_ENDPOINT_URL", "EGP_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "SGP_API_KEY",
-                 "SGP_CLIENT_BASE_URL", "EGP_PLAYGROUND_DB_URL"):
-        monkeypatch.delenv(name, raising=False)
-    secrets = tmp_path / "secrets.toml"
-    secrets.write_text("".join(
-        f'[connections.{name}]\nkind = "egp"\nname = "{name.title()}"\nbase_url = "{fake.base_url}"\n'
-        f'api_key = "key-{name}-0123456789"\n\n' for name, fake in servers.items()))
-    return app_factory(env={"STREAMLIT_SECRETS_FILES": str(secrets), "EGP_PLAYGROUND_LOCAL": "0"})
-
-
-def test_upload_map_estimate_run_filter_export(eval_app, servers, page, tmp_path):
+def test_upload_map_estimate_run_filter_export(compare_app, servers, page, tmp_path):  # noqa: F811
+    eval_app = compare_app  # the app with one connection per server in secrets.toml
     data = tmp_path / "capitals.csv"
     data.write_text("Question,Expected answer\n" + "".join(
         f"Which city is capital number {i}?,{'Rome' if i % 4 == 0 else 'Paris'}\n" for i in range(ROWS)))
