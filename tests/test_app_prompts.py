@@ -206,3 +206,73 @@ def test_use_a_prompt_in_compare_fills_once_for_every_pane(app_env):
     msgs = open_store().messages(conv)
     assert [m.parameters["prompt"]["name"] for m in msgs] == ["Haiku"] * 3
     assert sum("from prompt 'Haiku' v1" in c for c in captions(at)) == 2
+
+
+def as_user(email: str | None, query: dict | None = None, auth: bool = False) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.user = {"is_logged_in": True, "email": email} if email else {"is_logged_in": False}
+    if auth:
+        at.secrets["auth"] = {
+            "redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "s" * 32,
+            "client_id": "id", "client_secret": "secret",
+            "server_metadata_url": "https://example.com/.well-known/openid-configuration",
+        }
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    if email:
+        at.switch_page(PROMPTS).run()
+    return ok(at)
+
+
+def listed(at: AppTest) -> list[str]:
+    return [b.label for b in at.sidebar.button if " · v" in b.label]
+
+
+def test_team_mode_prompts_are_private_until_shared_with_the_team(app_env):
+    v1 = library().create("ann@example.com", SUMMARISE)
+    bob = as_user("bob@example.com", {"p": v1.prompt_id})  # even with the id, Bob cannot open it
+    assert listed(bob) == [] and not any(t.value == "Summarise" for t in bob.title)
+    ann = as_user("ann@example.com", {"p": v1.prompt_id})
+    team = ann.toggle(key=f"prompt-team-{v1.prompt_id}")
+    assert team.value is False
+    team.set_value(True).run()
+    assert library().get(v1.prompt_id, "bob@example.com").team is True
+
+    bob = as_user("bob@example.com")
+    assert listed(bob) == ["Summarise · v1 · team"]
+    bob = click(bob, "Summarise · v1 · team")
+    assert any("by ann@example.com (read-only)" in c for c in captions(bob))
+    assert not any(b.label.startswith(("Save", "Restore", "Delete")) for b in bob.button)
+    assert [t.label for t in bob.tabs] == ["Latest", "History", "Compare versions"]
+    chat = AppTest.from_file(APP, default_timeout=60)
+    chat.user = {"is_logged_in": True, "email": "bob@example.com"}
+    chat.run()
+    assert chat.selectbox(key="picker-chat-prompt").options == ["Choose a prompt…", "Summarise"]
+
+
+def test_team_mode_a_prompt_share_link_opens_without_signing_in(app_env):
+    lib = library()
+    v1 = lib.create("ann@example.com", SUMMARISE)
+    token = lib.create_share(v1.prompt_id, "ann@example.com")
+    reader = as_user(None, {"shared_prompt": token}, auth=True)
+    assert [t.value for t in reader.title] == ["Summarise"]
+    assert SUMMARISE.template in code_blocks(reader)
+    assert not any(b.label in ("Copy to my prompts", "Sign in") for b in reader.button)
+    stranger = as_user(None, auth=True)
+    assert [b.label for b in stranger.button] == ["Sign in"]
+
+
+def test_a_prompts_default_model_is_used_when_the_connection_has_it(app_env):
+    app_env.models(["fake-model", "other-model"])
+    lib = library()
+    other = lib.create("local", PromptContent(name="Other", template="Hi", model="other-model"))
+    missing = lib.create("local", PromptContent(name="Missing", template="Hello", model="no-such-model"))
+    at = start()
+    at.selectbox(key="picker-chat-prompt").set_value(missing.prompt_id).run()
+    at = click(at, "Send")
+    assert generation_bodies(app_env)[-1]["model"] == "fake-model"  # not available: the sidebar's stays
+    at.selectbox(key="picker-chat-prompt").set_value(other.prompt_id).run()
+    at = click(at, "Send")
+    assert generation_bodies(app_env)[-1]["model"] == "other-model"
+    assert at.selectbox(key="model").value == "other-model"
