@@ -95,6 +95,11 @@ def test_a_full_run_from_paste_to_verdict(app_env, second_fake, tmp_path):
     assert "Hello world" in texts_now and "I do not know." in texts_now  # the opened row, side by side
     assert any("Contains the expected text" in c.value for c in at.caption)
 
+    at.feedback(key=f"eval-review-{run.id}-0-1-thumbs").set_value(0).run()  # 👎 for B's answer to row 1
+    assert not at.exception, at.exception
+    assert recs.results_for_rows(run.id, [0])[1]["review_score"] == 1
+    assert list(at.dataframe[0].value["People (1–5)"]) == ["—", "1.0 (1)"]
+
     at.button(key="eval-share").click().run()
     token = recs.get_run(run.id).share_token
     assert token and f"?eval_share={token}" in [c.value for c in at.code]

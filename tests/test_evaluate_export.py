@@ -89,10 +89,15 @@ def test_reviews_are_saved_per_answer(records, fake_egp):  # noqa: F811
     fake_egp.reply(text="Hello world")
     run_id = new_run(records, dataset(1), [contestant(fake_egp.base_url)])
     assert start_run(records, run_id, factory).wait(60)
-    assert records.set_review(run_id, 0, 0, 0, -1, "Too short.")
+    assert records.set_review(run_id, 0, 0, 0, score=1, note="Too short.")  # 👎
+    assert records.set_review(run_id, 0, 0, 0, score=4)  # the note stays
     r = records.results_for_rows(run_id, [0])[0]
-    assert (r["review_score"], r["review_note"]) == (-1, "Too short.")
-    assert not records.set_review(run_id, 5, 0, 0, 1, None)
+    assert (r["review_score"], r["review_note"]) == (4, "Too short.")
+    assert not records.set_review(run_id, 5, 0, 0, score=5)
+    with pytest.raises(ValueError):
+        records.set_review(run_id, 0, 0, 0, score=9)
+    (s,) = summary.contestants(records.light_results(run_id), ["A"])
+    assert (s.reviews, s.review_mean) == (1, 4.0)
 
 
 def test_records_keep_datasets_once_per_content(records):  # noqa: F811

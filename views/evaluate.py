@@ -397,6 +397,7 @@ def show_summary(run, config: RunConfig, light: list[dict]) -> None:
         "p50 latency": f"{s.p50:.2f} s" if s.p50 is not None else "—",
         "p95 latency": f"{s.p95:.2f} s" if s.p95 is not None else "—",
         "Tokens": f"{s.tokens:,}", "Cost": format_cost(s.cost),
+        "People (1–5)": f"{s.review_mean:.1f} ({s.reviews:,})" if s.review_mean is not None else "—",
         **({"Repeats agree": f"{s.agreement:.0%}" if s.agreement is not None else "—"} if outputs is not None else {}),
     } for s in rows])
     st.dataframe(table, hide_index=True, width="stretch")
@@ -456,6 +457,10 @@ def show_row(run, config: RunConfig, dataset: Dataset, shown: list[int], read_on
     row = st.selectbox("Open a row", shown, format_func=lambda r: f"Row {r + 1}", key=f"eval-open-{run.id}")
     results = [r for r in records().results_for_rows(run.id, [row]) if r["repeat_index"] == 0]
     blind = bool(run.config.get("blind")) and not read_only
+    scale = "thumbs"
+    if not read_only:
+        scale = st.segmented_control("Your review", ["thumbs", "stars"], default="thumbs", key=f"eval-scale-{run.id}",
+                                     format_func={"thumbs": "👍 / 👎", "stars": "1–5"}.get) or "thumbs"
     if blind:
         random.Random(f"{run.id}-{row}").shuffle(results)
     st.caption("Input: " + cell(json.dumps(dataset.row(row), ensure_ascii=False), 400))
@@ -474,7 +479,7 @@ def show_row(run, config: RunConfig, dataset: Dataset, shown: list[int], read_on
                 score = f" {g['score']:g}/5" if g.get("score") is not None else ""
                 st.caption(f"{mark} {graders.KINDS.get(spec['kind'])}{score} {g.get('note') or ''}")
             if not read_only:
-                review(run.id, r)
+                review(run.id, r, scale)
                 if st.button("Open in chat", key=f"eval-chat-{run.id}-{row}-{r['contestant']}",
                              icon=":material/chat:"):
                     open_in_chat(c, dataset, row, config, r["output"])
@@ -488,14 +493,28 @@ def show_row(run, config: RunConfig, dataset: Dataset, shown: list[int], read_on
             st.code(diff or "The two answers are the same.", language="diff")
 
 
-def review(run_id: str, r: dict) -> None:
+def review(run_id: str, r: dict, scale: str) -> None:
+    """👍/👎 or 1-5 stars, and a note: saved as soon as they change (👍 counts 5, 👎 1)."""
     key = f"eval-review-{run_id}-{r['row_index']}-{r['contestant']}"
-    thumbs = st.feedback("thumbs", key=key + "-thumbs")
-    note = st.text_input("Note", value=r.get("review_note") or "", key=key + "-note", label_visibility="collapsed",
-                         placeholder="A note on this answer")
-    if thumbs is not None or note != (r.get("review_note") or ""):
-        score = {1: 1, 0: -1}.get(thumbs, r.get("review_score"))
-        records().set_review(run_id, r["row_index"], r["contestant"], r["repeat_index"], score, note)
+    saved = r.get("review_score")
+    where = (run_id, r["row_index"], r["contestant"], r["repeat_index"])
+    if scale == "thumbs":
+        default = {5: 1, 1: 0}.get(saved)
+    else:
+        default = saved - 1 if saved else None
+    st.feedback(scale, key=f"{key}-{scale}", default=default, on_change=save_score, args=(where, f"{key}-{scale}", scale))
+    st.text_input("Note", value=r.get("review_note") or "", key=f"{key}-note", label_visibility="collapsed",
+                  placeholder="A note on this answer", on_change=save_note, args=(where, f"{key}-note"))
+
+
+def save_score(where: tuple, key: str, scale: str) -> None:
+    value = st.session_state.get(key)
+    score = None if value is None else ((5 if value == 1 else 1) if scale == "thumbs" else value + 1)
+    records().set_review(*where, score=score)
+
+
+def save_note(where: tuple, key: str) -> None:
+    records().set_review(*where, note=st.session_state.get(key) or None)
 
 
 def open_in_chat(c: Contestant, dataset: Dataset, row: int, config: RunConfig, answer: str) -> None:

@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import EllipsisType
 from typing import Any
 
 import sqlalchemy as sa
@@ -305,12 +306,21 @@ class Records:
                 out.setdefault((row, contestant), []).append(output)
         return out
 
-    def set_review(self, run_id: str, row_index: int, contestant: int, repeat_index: int,
-                   score: int | None, note: str | None) -> bool:
-        """A person's grade: 1 (👍) or -1 (👎), or 1-5; and a note."""
+    def set_review(self, run_id: str, row_index: int, contestant: int, repeat_index: int, *,
+                   score: int | None | EllipsisType = ..., note: str | None | EllipsisType = ...) -> bool:
+        """A person's grade of one answer, 1-5 (👍 is 5, 👎 is 1), and a note; what is not given stays."""
+        values: dict[str, Any] = {}
+        if score is not ...:
+            if score is not None and not 1 <= int(score) <= 5:
+                raise ValueError("a review score is 1 to 5")
+            values["review_score"] = score
+        if note is not ...:
+            values["review_note"] = clean_text(note) or None
+        if not values:
+            return False
         e = s.eval_results.c
         with self._writer.begin() as conn:
             result = conn.execute(sa.update(s.eval_results).where(
                 e.run_id == run_id, e.row_index == row_index, e.contestant == contestant,
-                e.repeat_index == repeat_index).values(review_score=score, review_note=clean_text(note)))
+                e.repeat_index == repeat_index).values(**values))
         return result.rowcount == 1

@@ -33,6 +33,8 @@ class ContestantSummary:
     cost: float
     tokens: int
     agreement: float | None
+    reviews: int = 0
+    review_mean: float | None = None  # people's grades, 1-5 (👍 counts 5, 👎 1)
 
     @property
     def pass_rate(self) -> float | None:
@@ -71,6 +73,7 @@ def contestants(light: Sequence[dict[str, Any]], names: Sequence[str],
             values = [stats.agreement(v) for (row, c), v in outputs_by_row.items() if c == ci]
             values = [v for v in values if v is not None]
             agreement = sum(values) / len(values) if values else None
+        reviewed = [r["review_score"] for r in mine if r.get("review_score") is not None]
         out.append(ContestantSummary(
             index=ci, name=name, results=len(mine), errors=sum(1 for r in mine if r["status"] == "error"),
             graded=len(graded), passed=passed, low=low, high=high,
@@ -78,7 +81,8 @@ def contestants(light: Sequence[dict[str, Any]], names: Sequence[str],
             p50=stats.percentile(latencies, 50), p95=stats.percentile(latencies, 95),
             cost=sum(r["cost"] or 0.0 for r in mine),
             tokens=sum((r["prompt_tokens"] or 0) + (r["completion_tokens"] or 0) for r in mine),
-            agreement=agreement))
+            agreement=agreement, reviews=len(reviewed),
+            review_mean=sum(reviewed) / len(reviewed) if reviewed else None))
     return out
 
 
