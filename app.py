@@ -15,10 +15,12 @@ import streamlit as st
 
 from egp_core.errors import EGPError
 from egp_core.store.errors import StoreError
+from ui import style
 
 log = logging.getLogger("egp_playground")
 
 st.set_page_config(page_title="EGP Playground", page_icon="💬", layout="wide")
+style.apply()
 
 
 def auth_configured() -> bool:

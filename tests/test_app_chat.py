@@ -15,9 +15,11 @@ def test_a_prompt_streams_into_an_answer_with_a_receipt(app_env):
     at = send(start(), "What is the capital of France?")
     assert "What is the capital of France?" in markdown(at)
     assert "Paris is the capital of France." in markdown(at)
-    receipt = next(c for c in captions(at) if "tokens" in c and "fake-model" in c)
-    assert "11 prompt + 7 completion = 18 tokens" in receipt
-    assert "first token" in receipt and "tokens/s" in receipt and "Finished" in receipt
+    receipt = next(c for c in at.caption if "tokens" in c.value and "fake-model" in c.value)
+    assert receipt.value == "**fake-model** · 18 tokens · Finished"  # plain words, one line
+    details = receipt.proto.help  # the technical part, one click away
+    assert "11 prompt + 7 completion = 18 tokens" in details
+    assert "first token after" in details and "tokens/s" in details
     assert any("This session: 1 answers · 18 tokens" in c for c in captions(at))
     body = generation_bodies(app_env)[-1]
     assert body["model"] == "fake-model" and body["prompt"] == "What is the capital of France?"

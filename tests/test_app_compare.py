@@ -208,10 +208,13 @@ def test_local_model_fake_server_and_a_failing_pane(env, fakes, local_server):
     shown = texts(at)
     assert local.text.strip()[:20] in shown and faked.text in shown
     receipts = [c.value for c in at.main.caption if "tokens" in c.value]
+    details = [c.proto.help for c in at.main.caption if "tokens" in c.value]
     assert len(receipts) == 2  # the failed pane has its error instead
     usage = local.usage
-    assert receipts[0].startswith(f"**{LOCAL_MODEL}** · {usage['prompt']} prompt + {usage['completion']} completion")
-    assert receipts[1].startswith("**fake-model**") and "first token" in receipts[1] and "tokens/s" in receipts[1]
+    assert receipts[0].startswith(f"**{LOCAL_MODEL}** · {usage['total']} tokens")
+    assert receipts[1].startswith("**fake-model**")
+    assert "first token" in details[1] and "tokens/s" in details[1]
+    assert f"{usage['prompt']} prompt + {usage['completion']} completion" in details[0]
     assert [e.value for e in at.main.error] == ["The server had a problem answering. Try again in a moment."]
     assert any(x.label == "Technical detail" for x in at.main.expander)
     # each pane sent its own request, with its own parameters

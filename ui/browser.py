@@ -38,7 +38,7 @@ def close_sidebar_if_narrow() -> None:
         "<script>(() => {"
         f"if (window.innerWidth >= {PHONE_WIDTH}) return;"
         "const b = document.querySelector('[data-testid=\"stSidebarCollapseButton\"] button');"
-        "const open = document.querySelector('[data-testid=\"stSidebar\"][aria-expanded=\"true\"]');"
+        "const open = document.querySelector('[data-testid=\"stSidebar\"][data-collapsed=\"false\"]');"
         "if (b && open) b.click();"
         "})();</script>",
         unsafe_allow_javascript=True,

@@ -12,13 +12,13 @@ from ui import state
 
 FINISH_WORDS = {
     "stop": "Finished",
-    "length": "Cut off: reached the max tokens limit",
+    "length": "Cut off at the length limit",
     "stopped": "Stopped by you",
     "content_filter": "Cut off by the content filter",
 }
 STATUS_WORDS = {
     "stopped": "Stopped by you",
-    "interrupted": "Interrupted: the app stopped while answering",
+    "interrupted": "Interrupted (the app stopped)",
     "error": "Failed",
     "streaming": "Answering…",
 }
@@ -40,20 +40,13 @@ def receipt_text(
     *, model: str | None, status: str, finish_reason: str | None, usage: dict | None,
     metrics: dict | None, prices: dict | None = None, prompt: dict | None = None,
 ) -> str:
-    """One compact line: model · tokens · time to first token · speed · finish · cost · saved prompt."""
+    """One short line in plain words: model · tokens · how it ended · cost · saved prompt
+    (the technical details: receipt_details)."""
     parts = [f"**{model or 'unknown model'}**"]
     if usage:
-        parts.append(
-            f"{usage.get('prompt') or 0} prompt + {usage.get('completion') or 0} completion"
-            f" = {usage.get('total') or 0} tokens"
-        )
-    metrics = metrics or {}
-    if not usage and metrics.get("chunks"):  # stopped or cut before the server counted
-        parts.append(f"{metrics['chunks']} pieces of text received (no token count from the server)")
-    if metrics.get("time_to_first_token") is not None:
-        parts.append(f"first token {metrics['time_to_first_token']:.2f} s")
-    if metrics.get("tokens_per_second"):
-        parts.append(f"{metrics['tokens_per_second']:,.1f} tokens/s")
+        parts.append(f"{usage.get('total') or 0:,} tokens")
+    elif (metrics or {}).get("chunks"):  # stopped or cut before the server counted
+        parts.append("tokens not counted")
     parts.append(finish_words(status, finish_reason))
     cost = cost_of(model, usage, prices)
     if cost is not None:
@@ -63,14 +56,37 @@ def receipt_text(
     return " · ".join(parts)
 
 
-def show_receipt(message: Any, prices: dict | None = None) -> None:
+def receipt_details(*, usage: dict | None, metrics: dict | None) -> str:
+    """The technical part, one click away: the token split, time to first token, speed."""
+    lines = []
+    if usage:
+        lines.append(f"{usage.get('prompt') or 0} prompt + {usage.get('completion') or 0} completion"
+                     f" = {usage.get('total') or 0} tokens (prompt: your question with the earlier turns and "
+                     "the system prompt; completion: the answer)")
+    metrics = metrics or {}
+    if not usage and metrics.get("chunks"):
+        lines.append(f"The server stopped before counting tokens; {metrics['chunks']} pieces of text arrived.")
+    if metrics.get("time_to_first_token") is not None:
+        lines.append(f"first token after {metrics['time_to_first_token']:.2f} s")
+    if metrics.get("tokens_per_second"):
+        lines.append(f"{metrics['tokens_per_second']:,.1f} tokens/s")
+    return "  \n".join(lines)
+
+
+def show_receipt(message: Any, prices: dict | None = None, *, model: str | None = None) -> None:
+    """The receipt on one line; its details in the tooltip beside it. `model`: a name shown instead
+    (a blind comparison's "Model A")."""
     text = receipt_text(
-        model=message.model, status=message.status, finish_reason=message.finish_reason,
+        model=model or message.model, status=message.status, finish_reason=message.finish_reason,
         usage=message.usage, metrics=message.metrics, prices=prices,
         prompt=(message.parameters or {}).get("prompt"),
     )
     seed = (message.parameters or {}).get("seed")
-    st.caption(text + (f" · repeatable: seed {seed}" if seed is not None else ""))
+    st.caption(
+        text + (f" · repeatable: seed {seed}" if seed is not None else ""),
+        help=receipt_details(usage=message.usage, metrics=message.metrics) or None,
+        wrap=False,
+    )
 
 
 def started_here(message_id: str) -> None:

@@ -36,7 +36,7 @@ from ui import (
     state,
 )
 from ui.errors import show_error
-from ui.receipt import add_to_totals, receipt_text, show_receipt
+from ui.receipt import add_to_totals, show_receipt
 
 LETTERS = "ABCD"
 QUERY = "cmp"  # ?cmp=<id> reopens a comparison (a refresh keeps it on screen)
@@ -172,9 +172,7 @@ def show_outcome(m, conv, question: str, hidden: bool, prices: dict) -> None:
             show_error(err, key=f"cmp-err-{m.id}")
         return
     if hidden:  # tokens and speed, without the name (or a price that could give it away)
-        st.caption(receipt_text(
-            model=label(m, True), status=m.status, finish_reason=m.finish_reason, usage=m.usage, metrics=m.metrics,
-        ))
+        show_receipt(m, None, model=label(m, True))
     else:
         show_receipt(m, prices)
         show_code(conv, question, m.pane or 0)
