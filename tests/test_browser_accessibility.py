@@ -15,7 +15,7 @@ from tests.plugins.app import ROOT, wait_idle
 pytestmark = pytest.mark.browser
 
 AXE = ROOT / ".npm-tools" / "node_modules" / "axe-core" / "axe.min.js"
-PAGES = ("", "compare", "usage", "settings")
+PAGES = ("", "compare", "evaluate", "prompts", "usage", "settings")
 VIEWPORTS = {"desktop": {"width": 1400, "height": 1000}, "phone": {"width": 390, "height": 844}}
 RECEIPT = re.compile(r"\d[\d,]* tokens · ")
 
@@ -63,6 +63,7 @@ def test_every_page_has_no_serious_accessibility_violations(filled_app, browser,
         prompt = page.get_by_role("textbox", name="System prompt")
         prompt.fill("Answer as a poet.")
         prompt.press("Control+Enter")
+        page.get_by_text("System prompt: Answer as a poet.").wait_for()
         wait_idle(page)
         box = page.locator("[data-testid='stChatInputTextArea']")
         box.fill("Write a haiku about autumn")

@@ -94,6 +94,7 @@ def test_settings_and_system_prompt_survive_a_reload(app, browser):
     prompt = page.get_by_role("textbox", name="System prompt")
     prompt.fill("Answer as a poet.")
     prompt.press("Control+Enter")
+    page.get_by_text("System prompt: Answer as a poet.").wait_for()  # the server has it, shown at the top
     wait_idle(page)
     ask(page, "Tell me about the sea")
     page.reload()
