@@ -288,7 +288,7 @@ def test_the_chat_receipt_uses_the_saved_price(app_env):
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     at.chat_input[0].set_value("How much?").run()
-    receipt = next(c.value for c in at.caption if "Priced" not in c.value and "3000 tokens" in c.value)
+    receipt = next(c.value for c in at.caption if "Priced" not in c.value and "3,000 tokens" in c.value)
     assert "cost $5.00" in receipt  # 1 x $1 + 2 x $2
 
 
