@@ -109,7 +109,7 @@ def test_search_tags_delete_asks_first_and_undo(app_env):
     at.sidebar.text_input(key="prompt_search").set_value("").run()
     at.sidebar.selectbox(key="prompt_tag").set_value("lang").run()
     assert [b.label for b in at.sidebar.button if "· v" in b.label] == ["Translate · v1"]
-    at.sidebar.selectbox(key="prompt_tag").set_value(None).run()
+    at.sidebar.selectbox(key="prompt_tag").set_value("").run()
     at = click(at, "Summarise · v1")
     at = click(at, "Delete prompt")
     assert any("Delete 'Summarise'?" in w.value for w in at.warning)

@@ -19,6 +19,7 @@ from egp_core.chat import title_from
 from egp_core.prompts import Prompt, PromptContent, PromptVersion, ref_label
 from egp_core.templates import TemplateError, Variable, check, escape
 from ui import services, state
+from ui.history import plain
 
 LONG_NAMES = ("text", "document", "content", "body", "article", "code", "email", "context", "notes",
               "transcript", "essay", "passage", "input", "draft", "message", "description", "data")
@@ -149,15 +150,15 @@ def form(page: str, *, disabled: bool = False) -> None:
     prompts = {p.id: p for p in library.list(services.owner())}
     pkey = _key(page, "prompt")
     if st.session_state.get(pkey) not in prompts:
-        st.session_state[pkey] = None
+        st.session_state[pkey] = ""  # none chosen (None would show Streamlit's own placeholder)
     with st.expander("Use a saved prompt", icon=":material/library_books:", expanded=bool(st.session_state[pkey])):
         if not prompts:
             st.caption("No saved prompts yet: make one on the Prompts page, or use \"Save as prompt\" under a question.")
             return
         c1, c2 = st.columns([3, 1])
-        pid = c1.selectbox("Prompt", [None, *prompts], key=pkey,
-                           format_func=lambda i: "Choose a prompt…" if i is None else prompts[i].name)
-        if pid is None:
+        pid = c1.selectbox("Prompt", ["", *prompts], key=pkey,
+                           format_func=lambda i: prompts[i].name if i else "Choose a prompt…")
+        if not pid:
             return
         latest = prompts[pid].latest.version
         vkey = _key(page, f"version-{pid}")
@@ -188,7 +189,7 @@ def under_question(message: Any, read_only: bool) -> None:
     """Under a question: the saved prompt it came from, and "Save as prompt"."""
     label = ref_label((message.parameters or {}).get("prompt"))
     if label:
-        st.caption(label[0].upper() + label[1:])
+        st.caption(plain(label[0].upper() + label[1:]))
     if not read_only and st.button("Save as prompt", key=f"save-prompt-{message.id}", type="tertiary",
                                    icon=":material/library_add:"):
         save_as_prompt(message.text)

@@ -84,7 +84,7 @@ DEFAULTS: dict[str, Any] = {
     PROMPT_OPEN: None,
     PROMPT_DRAFT: None,
     PROMPT_SEARCH: "",
-    PROMPT_TAG: None,
+    PROMPT_TAG: "",  # all tags
     PROMPT_CONFIRM_DELETE: None,
     PROMPT_UNDO: None,
     CANDIDATES: 1,

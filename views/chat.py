@@ -74,7 +74,6 @@ def main() -> None:
     history.close_sidebar_on_phone()
     conv_id = st.session_state.get(state.CONVERSATION)
     header.show(conv_id)
-    prompt_picker.form("chat", disabled=settings is None)
 
     if not conv_id:
         # One container: the first message of a new chat replaces it whole, so no faded
@@ -90,11 +89,13 @@ def main() -> None:
                 )
             if settings is None:
                 st.info(st.session_state.get(state.UNAVAILABLE) or "No model is available yet.", icon=":material/info:")
+        prompt_picker.form("chat", disabled=settings is None)
         with totals_area.container():
             show_totals()
         return
 
     messages.render(conv_id, settings)
+    prompt_picker.form("chat", disabled=settings is None)
     with totals_area.container():
         show_totals()
     code_view.show_last("chat-code")

@@ -15,6 +15,7 @@ from egp_core.store.prompt_exchange import export_prompts_json, import_prompts_j
 from egp_core.store.prompts import KEEP_DELETED
 from egp_core.templates import TemplateError, check
 from ui import prompt_picker, services, state
+from ui.history import plain
 
 SHARE_QUERY = "shared_prompt"
 CHANGE_MARKS = {"same": (" ", " "), "changed": ("-", "+"), "removed": ("-", " "), "added": (" ", "+")}
@@ -65,16 +66,16 @@ def prompt_list() -> None:
     sb.button("New prompt", icon=":material/add:", on_click=new_prompt, use_container_width=True)
     query = sb.text_input("Search prompts", key=state.PROMPT_SEARCH, placeholder="Name, text or tag")
     tags = library.tags(owner)
-    if st.session_state.get(state.PROMPT_TAG) not in [None, *tags]:
-        st.session_state[state.PROMPT_TAG] = None
-    tag = sb.selectbox("Tag", [None, *tags], key=state.PROMPT_TAG, format_func=lambda t: "All tags" if t is None else t)
-    found = library.list(owner, query=query or None, tag=tag)
+    if st.session_state.get(state.PROMPT_TAG) not in ["", *tags]:
+        st.session_state[state.PROMPT_TAG] = ""
+    tag = sb.selectbox("Tag", ["", *tags], key=state.PROMPT_TAG, format_func=lambda t: t or "All tags")
+    found = library.list(owner, query=query or None, tag=tag or None)
     if not found:
         sb.caption("No prompts match." if query or tag else "Your prompts will appear here.")
     current = st.session_state.get(state.PROMPT_OPEN)
     for p in found:
         mine = "" if p.owner == owner else " · team"
-        sb.button(f"{p.name} · v{p.latest.version}{mine}", key=f"prompt-open-{p.id}", on_click=open_prompt,
+        sb.button(f"{plain(p.name)} · v{p.latest.version}{mine}", key=f"prompt-open-{p.id}", on_click=open_prompt,
                   args=(p.id,), type="primary" if p.id == current else "tertiary", use_container_width=True)
     with sb.expander("Export / import", icon=":material/import_export:"):
         mine = [p for p in library.list(owner) if p.owner == owner]
@@ -96,7 +97,7 @@ def prompt_list() -> None:
         with sb.expander("Recently deleted", icon=":material/delete:"):
             st.caption(f"Deleted prompts can be brought back for {KEEP_DELETED.days} days.")
             for p in deleted:
-                st.button(f"Bring back '{p.name}'", key=f"prompt-undelete-{p.id}", on_click=_undelete, args=(p.id,))
+                st.button(f"Bring back '{plain(p.name)}'", key=f"prompt-undelete-{p.id}", on_click=_undelete, args=(p.id,))
 
 
 def _undelete(prompt_id: str) -> None:
@@ -117,7 +118,7 @@ def undo_banner() -> None:
         return
     prompt_id, name = undo
     c1, c2 = st.columns([4, 1])
-    c1.success(f"Deleted '{name}'. You can bring it back for {KEEP_DELETED.days} days.", icon=":material/delete:")
+    c1.success(f"Deleted '{plain(name)}'. You can bring it back for {KEEP_DELETED.days} days.", icon=":material/delete:")
     c2.button("Undo", key="prompt-undo", icon=":material/undo:", on_click=_undelete, args=(prompt_id,))
 
 
@@ -156,6 +157,7 @@ def editor(prompt: Prompt | None) -> None:
                           placeholder="Instructions the model follows (optional). {{variables}} work here too.")
     template = st.text_area("User message", value=draft.template, key=f"pe-template-{suffix}", height=180,
                             placeholder="e.g. Summarise {{text}} in {{words|50}} words.")
+    _variables_note(PromptContent(name=name, template=template, system_prompt=system))
     params = draft.parameters or {}
     with st.expander("Default model and parameters (optional)", icon=":material/tune:"):
         st.caption("Used when the prompt is sent from Chat: the sidebar switches to them.")
@@ -171,7 +173,6 @@ def editor(prompt: Prompt | None) -> None:
         parameters={k: v for k, v in (("temperature", temperature), ("max_tokens", max_tokens), ("top_p", top_p),
                                       ("stop_sequences", params.get("stop_sequences"))) if v is not None} or None,
     )
-    _variables_note(content)
     note = st.text_input("What changed (optional)", key=f"pe-note-{suffix}", placeholder="e.g. shorter, friendlier")
     label = "Save prompt" if prompt is None else f"Save as v{prompt.latest.version + 1}"
     if not st.button(label, type="primary", icon=":material/save:", key=f"pe-save-{suffix}"):
@@ -192,7 +193,7 @@ def editor(prompt: Prompt | None) -> None:
         return
     st.session_state[state.PROMPT_DRAFT] = None
     open_prompt(saved.prompt_id)
-    st.toast(f"Saved '{saved.name}' v{saved.version}.", icon=":material/save:")
+    st.toast(f"Saved '{plain(saved.name)}' v{saved.version}.", icon=":material/save:")
     st.rerun()
 
 
@@ -202,7 +203,7 @@ def editor(prompt: Prompt | None) -> None:
 def show_content(version: PromptVersion) -> None:
     c = version.content
     if c.description:
-        st.caption(c.description)
+        st.caption(plain(c.description))
     if c.system_prompt:
         st.caption("System prompt")
         st.code(c.system_prompt, language=None, wrap_lines=True)
@@ -217,7 +218,7 @@ def history(prompt: Prompt, versions: list[PromptVersion], editable: bool, usabl
     for v in versions:
         with st.container(border=True):
             latest = " (latest)" if v.version == prompt.latest.version else ""
-            st.markdown(f"**v{v.version}**{latest} · {_when(v)}" + (f" · {v.note}" if v.note else ""))
+            st.markdown(f"**v{v.version}**{latest} · {_when(v)}" + (f" · {plain(v.note)}" if v.note else ""))
             with st.expander(f"Show v{v.version}"):
                 show_content(v)
             c1, c2 = st.columns(2)
@@ -294,7 +295,7 @@ def manage(prompt: Prompt) -> None:
                        file_name=f"{_slug(prompt.name)}.json", mime="application/json",
                        key=f"prompt-export-{prompt.id}", icon=":material/data_object:")
     if st.session_state.get(state.PROMPT_CONFIRM_DELETE) == prompt.id:
-        st.warning(f"Delete '{prompt.name}'? You can bring it back for {KEEP_DELETED.days} days.")
+        st.warning(f"Delete '{plain(prompt.name)}'? You can bring it back for {KEEP_DELETED.days} days.")
         c1, c2 = st.columns(2)
         c1.button("Yes, delete", key=f"prompt-del-yes-{prompt.id}", type="primary", on_click=_delete, args=(prompt,))
         c2.button("Keep it", key=f"prompt-del-no-{prompt.id}",
@@ -311,11 +312,11 @@ def prompt_view(prompt: Prompt) -> None:
     owner = services.owner()
     mine = prompt.owner == owner
     versions = services.prompts().versions(prompt.id, owner)
-    st.title(prompt.name, anchor=False)
+    st.title(plain(prompt.name), anchor=False)
     facts = [f"v{prompt.latest.version}", f"{len(versions)} version{'s' if len(versions) != 1 else ''}"]
-    facts += [f"tags: {', '.join(prompt.tags)}"] if prompt.tags else []
+    facts += [f"tags: {plain(', '.join(prompt.tags))}"] if prompt.tags else []
     facts += ["shared with the team"] if prompt.team else []
-    facts += [] if mine else [f"by {prompt.owner} (read-only)"]
+    facts += [] if mine else [f"by {plain(prompt.owner)} (read-only)"]
     st.caption(" · ".join(facts))
     c1, c2 = st.columns(2)
     c1.button("Use in Chat", key=f"prompt-chat-{prompt.id}", icon=":material/chat:", on_click=_use,
@@ -342,14 +343,14 @@ def shared_view(token: str) -> None:
     if prompt is None:
         st.error("This share link is not valid (or the prompt was deleted or unshared).", icon=":material/link:")
         return
-    st.title(prompt.name, anchor=False)
+    st.title(plain(prompt.name), anchor=False)
     st.caption(f"A read-only prompt shared with you · v{prompt.latest.version}")
     show_content(prompt.latest)
     if not _signed_out():
         if st.button("Copy to my prompts", icon=":material/content_copy:", key="prompt-copy"):
             library = services.prompts()
             import_prompts_json(library, export_prompts_json(library, [prompt]), services.owner())
-            st.success(f"'{prompt.name}' is now in your prompts, with all its versions.")
+            st.success(f"'{plain(prompt.name)}' is now in your prompts, with all its versions.")
     st.subheader("History", anchor=False)
     history(prompt, prompt.versions, editable=False, usable=False)
     show_diff(prompt.versions, key="shared-diff")
