@@ -74,9 +74,9 @@ def test_token_probabilities_are_kept_and_shown_with_alternatives(app_env, tmp_p
     assert body["logprobs"] is True and body["top_logprobs"] == 5
     answer = next(m for m in messages_of(tmp_path) if m.role == "assistant")
     assert [t[0] for t in answer.details["logprobs"]] == ["Blue", " sky"]
-    assert not at.html
+    assert not [h for h in at.html if "token-probs" in h.value]
     at.toggle(key=f"probs-{answer.id}").set_value(True).run()
-    html = at.html[0].value
+    html = next(h.value for h in at.html if "token-probs" in h.value)
     assert html.count('data-testid="token"') == 2
     assert "chosen: \u201cBlue\u201d 60%" in html and "\u201c maybe\u201d 30%" in html
     assert any("where the model was unsure" in c for c in captions(at))
