@@ -28,7 +28,7 @@ def servers():
     started = {"paris": FakeEGP().start().models(["paris-model"]).reply(text="Paris."),
                "hedge": FakeEGP().start().models(["hedge-model"]).reply(text="Paris, or maybe Rome.")}
     for fake in started.values():
-        fake.delay_first_byte(0.15)  # slow enough to watch the progress bar
+        fake.delay_first_byte(1.0)  # slow enough to watch the progress bar (20 rows, 4 at a time: 5 s)
     yield started
     for fake in started.values():
         fake.stop()
@@ -60,7 +60,8 @@ def test_upload_map_estimate_run_filter_export(compare_app, servers, page, tmp_p
 
     page.get_by_role("button", name="Run the evaluation").click()
     page.get_by_text(re.compile(rf"of {2 * ROWS} done")).first.wait_for()  # the progress bar
-    page.get_by_text("Errors: 0").first.wait_for()
+    page.get_by_text("Just finished:").first.wait_for()  # results appear as rows finish
+    page.get_by_text(re.compile(r"Errors: 0 · Tokens: \d+")).first.wait_for()
     verdict = "B: hedge-model passes 5 more of 20 rows than A: paris-model; not enough evidence yet"
     page.get_by_text(verdict).wait_for(timeout=90_000)
     wait_idle(page)

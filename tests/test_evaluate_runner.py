@@ -188,8 +188,10 @@ def test_a_variable_with_no_column():
 def test_a_row_whose_value_breaks_the_template():
     problems = plan("Q: {{question}}", {"question": "question"})
     assert len(problems) == 1
-    assert problems[0] == ("A: m: 1 row cannot fill the prompt — row 2: Fill in question: the prompt has no value "
-                           "for it. Fill those cells, or give the variable a default.")
+    assert problems[0] == ("A: m: 1 row cannot fill the prompt (Fill in question: the prompt has no value for it): "
+                           "row 2. Fill those cells, or give the variable a default.")
+    many = plan("Q: {{question}}", {"question": "question"}, "question\texpected\n" + "\tb\n" * 8 + "q\ta\n")
+    assert "8 rows cannot fill the prompt" in many[0] and "rows 1, 2, 3, 4, 5 and 3 more." in many[0]
 
 
 def test_a_broken_template_and_other_mistakes():

@@ -208,6 +208,10 @@ def choose_contestants(template: str, library: dict[str, dict]) -> list[Contesta
             conn, model, _ = sidebar.connection_and_model(st.container(), key_prefix=prefix)
             temperature = st.slider("Temperature", 0.0, 1.0, 0.2, 0.05, key=prefix + "temperature")
             max_tokens = st.number_input("Max tokens", 1, 32000, 256, 64, key=prefix + "max_tokens")
+            at_once = st.number_input("Requests at a time", 1, 32, None, key=prefix + "concurrency",
+                                      placeholder="4 (1 for the built-in model)",
+                                      help="How many of this connection's requests run at once. A rate limit "
+                                           "lowers it by itself during the run.")
             prompt_choice = st.selectbox("Prompt", [TYPED, *library], key=prefix + "prompt",
                                          help="Compare prompt versions on one model: give each contestant its own.")
         if conn is None or model is None:
@@ -219,7 +223,8 @@ def choose_contestants(template: str, library: dict[str, dict]) -> list[Contesta
             account_id=conn.account_id, model=model, api=api, label=LETTERS[i],
             parameters={"temperature": temperature, "max_tokens": int(max_tokens)},
             template=chosen["template"] if chosen else template,
-            system_prompt=chosen["system_prompt"] if chosen else "", prompt_ref=chosen["ref"] if chosen else None))
+            system_prompt=chosen["system_prompt"] if chosen else "", prompt_ref=chosen["ref"] if chosen else None,
+            concurrency=int(at_once) if at_once else None))
     return out
 
 
@@ -379,6 +384,14 @@ def progress(run_id: str) -> None:
                f"Cost so far: {format_cost(p['cost'])} · Time left: {duration(eta) if eta is not None else '…'}")
     if run.notice:
         st.info(run.notice, icon=":material/speed:")
+    latest = recs.latest(run_id)
+    if latest:
+        st.caption("Just finished:")
+        st.dataframe(pd.DataFrame([{
+            "Row": r["row_index"] + 1, "Contestant": LETTERS[r["contestant"]],
+            "Passed": {True: "✅", False: "❌", None: "—"}[r["passed"]],
+            "Answer": cell(r["output"], 120) if r["status"] == "ok" else "⚠ failed"} for r in latest]),
+            hide_index=True, width="stretch")
 
 
 def names_of(config: RunConfig) -> list[str]:

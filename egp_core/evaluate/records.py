@@ -276,6 +276,14 @@ class Records:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
+    def latest(self, run_id: str, n: int = 5) -> list[dict[str, Any]]:
+        """The `n` results saved last (shown while a run goes on)."""
+        e = s.eval_results.c
+        q = (sa.select(e.row_index, e.contestant, e.status, e.output, e.passed).where(e.run_id == run_id)
+             .order_by(e.created_at.desc(), e.row_index.desc()).limit(n))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
     def results_for_rows(self, run_id: str, rows: Iterable[int]) -> list[dict[str, Any]]:
         """Full results (texts, grades) of the given dataset rows only: one page of the table."""
         rows = sorted(set(rows))

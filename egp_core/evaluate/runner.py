@@ -164,17 +164,20 @@ def check_plan(config: RunConfig, dataset: Dataset, max_listed: int = 5) -> list
                 problems.append(f"The variable {{{{{var}}}}} is mapped to \"{col}\", which is not a column.")
         if any(p.startswith(who) for p in problems):
             continue
-        broken = []
-        for i in range(len(dataset)):
+        # a row breaks the prompt only where a variable without a default meets an empty cell
+        columns = [dataset.columns.index(config.mapping[v]) for v in needed if config.mapping.get(v)]
+        rows = [i for i, row in enumerate(dataset.rows) if any(row[k] == "" for k in columns)]
+        if rows:
             try:
-                filled(c, dataset, i, config.mapping)
+                filled(c, dataset, rows[0], config.mapping)
+                why = "a value is missing"
             except TemplateError as exc:
-                broken.append((i, exc))
-        if broken:
-            listed = "; ".join(f"row {i + 1}: {exc.message.rstrip('.')}" for i, exc in broken[:max_listed])
-            more = f" (and {len(broken) - max_listed} more rows)" if len(broken) > max_listed else ""
-            problems.append(f"{who}: {len(broken)} row{'s' if len(broken) != 1 else ''} cannot fill the prompt — "
-                            f"{listed}{more}. Fill those cells, or give the variable a default.")
+                why = exc.message.rstrip(".")
+            listed = ", ".join(str(i + 1) for i in rows[:max_listed])
+            more = f" and {len(rows) - max_listed:,} more" if len(rows) > max_listed else ""
+            problems.append(f"{who}: {len(rows):,} row{'s' if len(rows) != 1 else ''} cannot fill the prompt "
+                            f"({why}): row{'s' if len(rows) != 1 else ''} {listed}{more}. Fill those cells, or "
+                            "give the variable a default.")
     return problems
 
 
