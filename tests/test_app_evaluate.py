@@ -14,6 +14,7 @@ from egp_core.evaluate.records import Records
 from egp_core.store import open_store
 from tests.fake_egp import FakeEGP
 from tests.plugins.apptest import APP, SECRET
+from tests.test_app_history import AUTH
 
 EVALUATE = "views/evaluate.py"
 ROWS = 12
@@ -112,6 +113,14 @@ def test_a_full_run_from_paste_to_verdict(app_env, second_fake, tmp_path):
     assert not [b for b in shared.button if b.key in ("eval-stop", "eval-resume", "eval-share")]
     assert "passes 12 more of 12 rows" in texts(shared)
     assert SECRET not in str(recs.get_run(run.id).config)
+
+    stranger = AppTest.from_file(APP, default_timeout=60)  # team mode, not signed in: the link still opens
+    stranger.secrets["auth"] = AUTH
+    stranger.user = {"is_logged_in": False}
+    stranger.query_params["eval_share"] = token
+    stranger.run()
+    assert not stranger.exception, stranger.exception
+    assert "passes 12 more of 12 rows" in texts(stranger) and "Sign in" not in [b.label for b in stranger.button]
 
 
 def test_bad_pastes_get_a_plain_message_and_nothing_is_saved(app_env, tmp_path):
