@@ -1,4 +1,4 @@
-"""A saved prompt's variables form in headless Chromium: fill it, watch the preview, send."""
+"""Prompts in headless Chromium: fill a saved prompt's variables form and send; export and import files."""
 
 from __future__ import annotations
 
@@ -63,3 +63,39 @@ def test_fill_a_variables_form_and_send(app_factory, fake_egp, page, tmp_path):
     assert "Here is the summary." in answer.inner_text()
     body = [r.body for r in fake_egp.requests if r.path.endswith("completions")][-1]
     assert body["prompt"] == "Summarise the quarterly report\nand its annex in 12 words."
+
+
+def test_export_then_import_prompts_and_a_broken_file_says_why(app_factory, fake_egp, page, tmp_path):
+    fake_egp.models(["fake-model"])
+    store = open_store(f"sqlite:///{tmp_path}/history.db")
+    library = PromptLibrary(store)
+    v1 = library.create("local", PromptContent(name="Haiku", template="A haiku about {{topic}}"))
+    library.save(v1.prompt_id, "local", PromptContent(name="Haiku", template="A haiku about {{topic|rain}}"))
+    app = app_factory(env={"EGP_ENDPOINT_URL": fake_egp.base_url, "EGP_API_KEY": "k"})
+    page.goto(app.url + "/prompts")
+    wait_idle(page)
+    page.get_by_text("Export / import").click()
+    with page.expect_download() as download:
+        page.get_by_text("Export my prompts (JSON)").click()
+    exported = tmp_path / "exported.json"
+    download.value.save_as(exported)
+    assert '"format": "egp-playground-prompts"' in exported.read_text()
+
+    broken = tmp_path / "broken.json"
+    broken.write_text(exported.read_text().rstrip()[:-3])  # cut off at the end
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(broken))
+    page.get_by_text("broken.json").wait_for()
+    wait_idle(page)
+    page.get_by_role("button", name="Import", exact=True).click()
+    page.get_by_text("The file is cut off: it ends in the middle.").wait_for()
+    assert len(library.list("local")) == 1
+
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(exported))
+    page.get_by_text("exported.json").wait_for()
+    wait_idle(page)
+    page.get_by_role("button", name="Import", exact=True).click()
+    page.get_by_text("Imported 1 prompt, with all their versions.").wait_for()
+    copies = library.list("local")
+    assert [p.name for p in copies] == ["Haiku", "Haiku"]
+    assert all([v.version for v in library.versions(p.id, "local")] == [2, 1] for p in copies)
+    store.close()
