@@ -10,7 +10,14 @@ import pytest
 from egp_core.client import EGPClient
 from egp_core.evaluate.datasets import read_pasted
 from egp_core.evaluate.records import Records
-from egp_core.evaluate.runner import Contestant, RunConfig, check_plan, estimate, start_run
+from egp_core.evaluate.runner import (
+    Contestant,
+    RunConfig,
+    check_plan,
+    estimate,
+    speeds_from_history,
+    start_run,
+)
 from egp_core.store import open_store
 
 
@@ -237,6 +244,8 @@ def test_evaluation_requests_count_in_the_usage_totals(records, fake_egp):
     assert {r["model"] for r in rows} == {"gpt-4o"} and sum(r["total_tokens"] for r in rows) == 60
     assert sum(r["cost"] for r in rows) == pytest.approx(records.progress(run)["cost"])
     assert usage_rows(records.store, "bob") == []
+    speeds = speeds_from_history(records.store, "alice")  # what the next estimate reads
+    assert speeds["gpt-4o"]["completion_tokens"] == 2 and speeds["gpt-4o"]["latency"] > 0
 
 
 def test_a_library_prompt_fills_its_system_prompt_too(records, fake_egp):

@@ -29,7 +29,7 @@ from egp_core.evaluate.datasets import (
     read_file,
     read_pasted,
 )
-from egp_core.evaluate.export import results_csv, results_json, script
+from egp_core.evaluate.export import results_csv, results_json, row_to_conversation, script
 from egp_core.evaluate.records import Records
 from egp_core.evaluate.runner import (
     MAX_CONTESTANTS,
@@ -40,7 +40,7 @@ from egp_core.evaluate.runner import (
     check_plan,
     client_factory_for,
     estimate,
-    render_prompt,
+    speeds_from_history,
     start_run,
 )
 from egp_core.pricing import format_cost
@@ -268,18 +268,9 @@ def judge_settings() -> dict:
             "pass_score": pass_score}
 
 
-def recent_speeds() -> dict[str, dict[str, float]]:
-    """Per model, the average answer length and time of recent answers in the history."""
-    from egp_core.store.usage import usage_rows
-
-    rows = usage_rows(services.store(), services.owner())[-500:]
-    out: dict[str, dict[str, list[float]]] = {}
-    for r in rows:
-        if r["total_time"] and r["completion_tokens"]:
-            d = out.setdefault(r["model"], {"completion_tokens": [], "latency": []})
-            d["completion_tokens"].append(r["completion_tokens"])
-            d["latency"].append(r["total_time"])
-    return {m: {k: sum(v) / len(v) for k, v in d.items()} for m, d in out.items()}
+@st.cache_data(ttl=120, show_spinner=False)
+def recent_speeds(owner: str) -> dict[str, dict[str, float]]:
+    return speeds_from_history(services.store(), owner)
 
 
 def setup() -> None:
@@ -304,7 +295,7 @@ def setup() -> None:
     config = RunConfig(dataset_id=dataset_id, mapping=mapping, contestants=contestants, expected_column=expected,
                        graders=specs, repeats=int(repeats))
     problems = check_plan(config, dataset)
-    est = estimate(config, dataset, services.store().get_prices(), recent_speeds()) if not problems else None
+    est = estimate(config, dataset, services.store().get_prices(), recent_speeds(services.owner())) if not problems else None
     if est is not None:
         m1, m2, m3, m4 = st.columns(4)
         m1.metric("Requests", f"{est.requests:,}")
@@ -531,12 +522,7 @@ def save_note(where: tuple, key: str) -> None:
 
 
 def open_in_chat(c: Contestant, dataset: Dataset, row: int, config: RunConfig, answer: str) -> None:
-    store = services.store()
-    prompt = render_prompt(c, dataset, row, config.mapping)
-    conv = store.create_conversation(services.owner(), f"Row {row + 1} of {dataset.name}"[:200],
-                                     settings={"model": c.model})
-    store.add_message(conv, "user", prompt)
-    store.add_message(conv, "assistant", answer, model=c.model, parameters=c.parameters)
+    conv = row_to_conversation(services.store(), services.owner(), c, dataset, row, config.mapping, answer)
     st.switch_page("views/chat.py", query_params={"c": conv})
 
 

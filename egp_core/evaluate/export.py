@@ -1,4 +1,5 @@
-"""A run's results as CSV or JSON, and as a Python script that runs it again with the official SDK.
+"""A run's results as CSV or JSON, as a Python script that runs it again with the official SDK, and
+one row as a chat conversation ("Open in chat").
 
 No API key ever appears: the script reads it from $EGP_API_KEY (or
 $OPENAI_API_KEY for an OpenAI-compatible server).
@@ -13,7 +14,7 @@ from egp_core.snippets import py_str, py_value
 
 from .datasets import Dataset, to_csv
 from .records import Records, Run
-from .runner import RunConfig
+from .runner import Contestant, RunConfig, filled
 
 COLUMNS = ("row", "contestant", "model", "repeat", "status", "output", "error", "passed", "judge_score", "grades",
            "latency_s", "first_token_s", "prompt_tokens", "completion_tokens", "cost_usd", "review", "review_note")
@@ -128,3 +129,16 @@ def script(config: RunConfig, dataset: Dataset) -> str:
     ]
     header = f"# Evaluation of {py_str(dataset.name)}: {len(dataset)} rows x {len(config.contestants)} contestants\n"
     return header + "\n".join(lines)
+
+
+def row_to_conversation(store: Any, owner: str, c: Contestant, dataset: Dataset, row: int,
+                        mapping: dict[str, str | None], answer: str) -> str:
+    """A new chat holding the row's filled prompt and the contestant's answer, to carry on by hand."""
+    system, prompt = filled(c, dataset, row, mapping)
+    settings: dict[str, Any] = {"model": c.model}
+    if system:
+        settings["system_prompt"] = system
+    conv = store.create_conversation(owner, f"Row {row + 1} of {dataset.name}"[:200], settings=settings)
+    store.add_message(conv, "user", prompt)
+    store.add_message(conv, "assistant", answer, model=c.model, parameters=c.parameters)
+    return conv

@@ -192,10 +192,6 @@ def filled(c: Contestant, dataset: Dataset, row: int, mapping: dict[str, str | N
     return system, user
 
 
-def render_prompt(c: Contestant, dataset: Dataset, row: int, mapping: dict[str, str | None]) -> str:
-    return filled(c, dataset, row, mapping)[1]
-
-
 def build(c: Contestant, prompt: str, system: str | None = None) -> CompletionRequest:
     """The request a contestant sends for one filled prompt (as the chat page would send it)."""
     params = ModelParameters.model_validate(c.parameters or {})
@@ -260,6 +256,19 @@ def estimate(config: RunConfig, dataset: Dataset, prices: dict | None = None,
     return Estimate(requests=config.total(rows) * (1 + judges), prompt_tokens=total_prompt,
                     completion_tokens=total_completion, cost=cost, seconds=max(lanes.values(), default=0.0),
                     unpriced=sorted(set(unpriced)))
+
+
+def speeds_from_history(store: Any, owner: str, last: int = 500) -> dict[str, dict[str, float]]:
+    """Per model, the average answer length (tokens) and time (s) of the owner's `last` answers."""
+    from egp_core.store.usage import usage_rows
+
+    out: dict[str, dict[str, list[float]]] = {}
+    for r in usage_rows(store, owner)[-last:]:
+        if r["total_time"] and r["completion_tokens"]:
+            d = out.setdefault(r["model"], {"completion_tokens": [], "latency": []})
+            d["completion_tokens"].append(r["completion_tokens"])
+            d["latency"].append(r["total_time"])
+    return {m: {k: sum(v) / len(v) for k, v in d.items()} for m, d in out.items()}
 
 
 def concurrency_for(c: Contestant) -> int:
