@@ -276,3 +276,14 @@ def test_a_prompts_default_model_is_used_when_the_connection_has_it(app_env):
     at = click(at, "Send")
     assert generation_bodies(app_env)[-1]["model"] == "other-model"
     assert at.selectbox(key="model").value == "other-model"
+
+
+def test_create_and_revoke_a_share_link_on_the_page(app_env):
+    lib = library()
+    v1 = lib.create("local", SUMMARISE)
+    at = click(prompts_page({"p": v1.prompt_id}), "Create share link")
+    token = lib.get(v1.prompt_id, "local").share_token
+    assert token and f"http://localhost:8501/prompts?shared_prompt={token}" in code_blocks(at)
+    assert lib.for_share(token).id == v1.prompt_id
+    at = click(at, "Stop sharing the link")
+    assert lib.for_share(token) is None and not any("shared_prompt" in c for c in code_blocks(at))

@@ -63,14 +63,15 @@ def row_label(title: str, when: datetime, today: date) -> str:
     return f"{plain(short)} · {stamp}"
 
 
-def share_url(token: str) -> str:
-    """The full address of a share link, from the address this browser uses (port included)."""
+def share_url(token: str, query: str = "share", page: str = "") -> str:
+    """The full address of a share link, from the address this browser uses (port included):
+    <root><page>?<query>=<token> (a conversation's by default)."""
     base = (st.context.url or "").split("?")[0].split("#")[0]
     if not base:  # no browser (a test run): the address the server was told to use
         host = st.get_option("browser.serverAddress") or "localhost"
         base = f"http://{host}:{st.get_option('browser.serverPort') or 8501}/"
     root = base[: base.index("/", base.index("//") + 2) + 1] if base.count("/") > 2 else base.rstrip("/") + "/"
-    return f"{root}?share={token}"
+    return f"{root}{page}?{query}={token}"
 
 
 def _delete(conv_id: str) -> None:

@@ -15,7 +15,8 @@ from egp_core.store.prompt_exchange import export_prompts_json, import_prompts_j
 from egp_core.store.prompts import KEEP_DELETED
 from egp_core.templates import TemplateError, check
 from ui import prompt_picker, services, state
-from ui.history import plain
+from ui.browser import copy_button
+from ui.history import plain, share_url
 
 SHARE_QUERY = "shared_prompt"
 CHANGE_MARKS = {"same": (" ", " "), "changed": ("-", "+"), "removed": ("-", " "), "added": (" ", "+")}
@@ -283,9 +284,10 @@ def manage(prompt: Prompt) -> None:
     else:
         st.caption("Your prompts are private. With team sign-in set up, you can share them with the team.")
     if prompt.share_token:
+        url = share_url(prompt.share_token, SHARE_QUERY, "prompts")
         st.caption("Anyone with this link can read (not change) this prompt and its versions:")
-        st.code(f"?{SHARE_QUERY}={prompt.share_token}", language=None)
-        st.caption("Add it after this app's Prompts address, e.g. http://localhost:8501/prompts?shared_prompt=…")
+        st.code(url, language=None, wrap_lines=True)
+        copy_button(url, "Copy link", key=f"copy-prompt-share-{prompt.id}")
         st.button("Stop sharing the link", key=f"prompt-unshare-{prompt.id}", icon=":material/link_off:",
                   on_click=library.delete_share, args=(prompt.id, owner))
     else:
