@@ -160,6 +160,7 @@ def test_use_a_prompt_in_chat_fill_its_variables_and_send(app_env):
     assert "Summarise the quarterly report in 50 words." in body["prompt"]
     assert "You write for busy people." in body["prompt"]
     assert body["model_parameters"]["temperature"] == 0.2  # the prompt's parameters went to the sidebar
+    assert at.sidebar.radio(key="preset").value == "Custom"
     assert "A short summary." in markdown(at)
     receipt = next(c for c in captions(at) if "fake-model" in c)
     assert receipt.endswith("from prompt 'Summarise' v2")

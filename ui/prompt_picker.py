@@ -18,7 +18,7 @@ import streamlit as st
 from egp_core.chat import title_from
 from egp_core.prompts import Prompt, PromptContent, PromptVersion, ref_label
 from egp_core.templates import TemplateError, Variable, check, escape
-from ui import services, state
+from ui import services, sidebar, state
 from ui.history import plain
 
 LONG_NAMES = ("text", "document", "content", "body", "article", "code", "email", "context", "notes",
@@ -97,10 +97,9 @@ def _apply_settings(version: PromptVersion, system: str) -> None:
             st.session_state[key] = type(low)(min(max(params[name], low), high))
     if isinstance(params.get("stop_sequences"), list):
         st.session_state[state.STOP_SEQUENCES] = "\n".join(str(s) for s in params["stop_sequences"])
+    sidebar._mark_custom()  # the style of answers says "Custom" when they no longer match it
     model = version.content.model
     if model:
-        from ui import sidebar
-
         conn = next((c for c in services.connections() if c.id == st.session_state.get(state.CONNECTION)), None)
         if conn is not None and model in sidebar._models(conn)[0]:
             st.session_state[state.MODEL] = model
