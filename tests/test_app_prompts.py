@@ -101,7 +101,7 @@ def test_restore_an_old_version_as_the_newest(app_env):
 def test_search_tags_delete_asks_first_and_undo(app_env):
     lib = library()
     a = lib.create("local", SUMMARISE, tags=["writing"])
-    lib.create("local", PromptContent(name="Translate", template="Into {{language}}: {{text}}"), tags=["lang"])
+    b = lib.create("local", PromptContent(name="Translate", template="Into {{language}}: {{text}}"), tags=["lang"])
     at = prompts_page()
     assert [b.label for b in at.sidebar.button if "· v" in b.label] == ["Translate · v1", "Summarise · v1"]
     at.sidebar.text_input(key="prompt_search").set_value("summar").run()
@@ -110,6 +110,10 @@ def test_search_tags_delete_asks_first_and_undo(app_env):
     at.sidebar.selectbox(key="prompt_tag").set_value("lang").run()
     assert [b.label for b in at.sidebar.button if "· v" in b.label] == ["Translate · v1"]
     at.sidebar.selectbox(key="prompt_tag").set_value("").run()
+    at = click(at, "Translate · v1")
+    at.text_input(key=f"prompt-tags-{b.prompt_id}").set_value("Lang, lang , work").run()
+    assert lib.get(b.prompt_id, "local").tags == ["lang", "work"]
+    assert at.text_input(key=f"prompt-tags-{b.prompt_id}").value == "Lang, lang , work"  # no rerun loop
     at = click(at, "Summarise · v1")
     at = click(at, "Delete prompt")
     assert any("Delete 'Summarise'?" in w.value for w in at.warning)

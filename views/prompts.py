@@ -271,16 +271,12 @@ def show_diff(versions: list[PromptVersion], key: str) -> None:
 
 def manage(prompt: Prompt) -> None:
     library, owner = services.prompts(), services.owner()
-    tags = st.text_input("Tags (comma-separated)", value=", ".join(prompt.tags), key=f"prompt-tags-{prompt.id}")
-    if [t.strip().lower() for t in tags.split(",") if t.strip()] != prompt.tags:
-        library.set_tags(prompt.id, owner, tags)
-        st.rerun()
+    st.text_input("Tags (comma-separated)", value=", ".join(prompt.tags), key=f"prompt-tags-{prompt.id}",
+                  on_change=lambda: library.set_tags(prompt.id, owner, st.session_state[f"prompt-tags-{prompt.id}"]))
     if _team_mode():
-        shared = st.toggle("Shared with the team", value=prompt.team, key=f"prompt-team-{prompt.id}",
-                           help="Everyone signed in can find and use it; only you can change it.")
-        if shared != prompt.team:
-            library.set_team(prompt.id, owner, shared)
-            st.rerun()
+        st.toggle("Shared with the team", value=prompt.team, key=f"prompt-team-{prompt.id}",
+                  help="Everyone signed in can find and use it; only you can change it.",
+                  on_change=lambda: library.set_team(prompt.id, owner, st.session_state[f"prompt-team-{prompt.id}"]))
     else:
         st.caption("Your prompts are private. With team sign-in set up, you can share them with the team.")
     if prompt.share_token:
