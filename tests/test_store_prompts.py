@@ -210,3 +210,14 @@ def test_an_import_with_one_bad_prompt_writes_none_of_them(lib):
             import_prompts_json(lib, data, "bob")
         assert says in caught.value.user_message
         assert lib.list("bob") == []
+
+
+def test_the_markdown_export_of_a_chat_names_the_prompt_version_of_each_answer(lib, store):
+    from egp_core.store import export_conversation_markdown
+
+    v3 = lib.create("alice", SUMMARISE).ref() | {"version": 3}
+    cid = store.create_conversation("alice", "From a prompt")
+    store.add_message(cid, "user", "Summarise this", parameters={"prompt": v3})
+    store.add_message(cid, "assistant", "Done.", model="m", parameters={"prompt": v3})
+    text = export_conversation_markdown(store, cid)
+    assert text.count("from prompt 'Summarise' v3") == 2

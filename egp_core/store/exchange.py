@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import scrub
+from ..prompts import ref_label
 from . import schema as s
 from .errors import ImportFailed, NotFound
 from .store import MAX_PANES, Conversation, Message, Store, clean_dict, clean_text, clean_title, new_id
@@ -147,6 +148,8 @@ def export_conversation_markdown(store: Store, id: str, owner: str | None = None
         usage = m.usage or {}
         if usage.get("total") is not None:
             notes.append(f"{usage.get('prompt') or 0} prompt + {usage.get('completion') or 0} completion tokens")
+        if ref_label((m.parameters or {}).get("prompt")):
+            notes.append(ref_label(m.parameters["prompt"]))
         if notes:
             lines += ["", "> " + "; ".join(notes)]
     return "\n".join(lines) + "\n"
