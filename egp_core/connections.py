@@ -48,6 +48,13 @@ OPENAI_APIS: dict[str, str] = {
     "completions": "Completions (/v1/completions): a transcript prompt",
 }
 """The APIs of an OpenAI-compatible server."""
+API_WORDS: dict[str, str] = {
+    "v5-chat": "Newest API, as a conversation",
+    "v5-completions": "Newest API, as one text",
+    "chat": "As a conversation",
+    "completions": "As one text",
+}
+"""The APIs in plain words (the technical names, APIS and OPENAI_APIS, are one click away)."""
 
 
 @dataclass
@@ -379,10 +386,11 @@ def test_new_connection(kind: str | None, name: str, base_url: str, api_key: str
         if not _clean(name):  # a name that says where it points
             conn.name = f"{KINDS[conn.kind]} at {urlsplit(conn.base_url).hostname}"
         outcome = test_connection(conn, **timeouts)
-        if outcome.ok or result is None or outcome.reason not in ("not_found", None):
+        settled = (outcome.ok and outcome.models) or (not outcome.ok and outcome.reason not in ("not_found", None))
+        if settled or result is None or (outcome.ok and not result[1].ok):
             result = (conn, outcome)
-        if outcome.ok or outcome.reason not in ("not_found", None):
-            break  # worked, or failed before the kind mattered
+        if settled:
+            break  # models found, or it failed before the kind mattered (name, port, TLS, key)
     assert result is not None
     return result
 

@@ -77,7 +77,7 @@ def add(at: AppTest, kind: str, name: str, url: str, key: str = "", account: str
     at.text_input(key="add-url").input(url)
     at.text_input(key="add-key").input(key)
     at.text_input(key="add-account").input(account)
-    return click(at, "Add connection")
+    return click(at, "Test and add")
 
 
 def cards(at: AppTest) -> list[str]:
@@ -96,8 +96,8 @@ def test_connections_from_env_and_secrets_are_listed_with_masked_keys(app_env, f
     assert any("**Team vLLM**" in c and fake_openai.base_url in c for c in shown)
     assert any("**EGP workspace**" in c and app_env.base_url in c for c in shown)
     caps = [c.value for c in at.caption]
-    assert any("key: ••••QRST" in c and "from: secrets.toml" in c for c in caps)
-    assert any("key: ••••WXYZ" in c and "from: environment variables" in c for c in caps)
+    assert any("key: ••••QRST" in c and "from: set up by whoever runs this app" in c for c in caps)
+    assert any("key: ••••WXYZ" in c and "from: set up by whoever runs this app" in c for c in caps)
     assert any("connections.broken" in w.value and "http://" in w.value for w in at.warning)
     everything = " ".join(texts(at))
     assert SECRET_KEY not in everything and EGP_KEY not in everything
@@ -122,7 +122,8 @@ def test_add_a_server_test_it_and_remove_it(app_env, fake_openai):
     at = settings_page()
     at = add(at, "openai", "My vLLM", fake_openai.base_url + "/v1", OPENAI_KEY)
     assert not at.error
-    assert any(s.value.startswith("Added My vLLM.") for s in at.success)
+    assert any(s.value.startswith("Added My vLLM (OpenAI-compatible server, kept in this browser session): "
+                                  "it answered with 3 models.") for s in at.success)
     assert any("**My vLLM**" in c for c in cards(at))
     assert any("key: ••••LMNO" in c.value and "added here" in c.value for c in at.caption)
     # The form is emptied: the key is not kept in a widget.
@@ -151,8 +152,8 @@ def test_a_wrong_key_gives_the_friendly_error_and_detail(app_env, fake_openai):
     fake_openai.require_key(OPENAI_KEY)
     wrong = "sk-wrong-key-typed-here-0000"
     at = add(settings_page(), "openai", "Wrong key", fake_openai.base_url, wrong)
-    at = click(at, "Test connection", "session-wrong-key")
-    assert [e.value for e in at.error] == [REJECTED]
+    assert [e.value for e in at.error] == ["Not added: " + REJECTED]  # tested before it is added
+    assert not any("**Wrong key**" in c for c in cards(at))
     assert any(x.label == "Technical detail" for x in at.expander)
     assert any("AuthenticationError" in c.value and "401" in c.value for c in at.code)
     assert wrong not in " ".join(texts(at))
@@ -165,10 +166,51 @@ def test_a_wrong_key_on_the_egp_workspace(app_env, monkeypatch):
 
 
 def test_an_unreachable_host(app_env):
-    at = add(settings_page(), "egp", "Nowhere", f"http://127.0.0.1:{free_port()}", "some-key-abcdefgh")
-    at = click(at, "Test connection", "session-nowhere")
-    assert len(at.error) == 1 and "127.0.0.1 refused the connection on port" in at.error[0].value
+    port = free_port()
+    at = add(settings_page(), "egp", "Nowhere", f"http://127.0.0.1:{port}", "some-key-abcdefgh")
+    assert len(at.error) == 1 and f"127.0.0.1 refused the connection on port {port}" in at.error[0].value
     assert any(x.label == "Technical detail" for x in at.expander)
+    assert not any("**Nowhere**" in c for c in cards(at))
+    assert at.text_input(key="add-url").value == f"http://127.0.0.1:{port}"  # kept, to be corrected
+
+
+def test_the_kind_is_found_from_the_address(app_env, fake_openai):
+    at = add(settings_page(), "auto", "", fake_openai.base_url + "/v1")  # an OpenAI-style address
+    assert any("(OpenAI-compatible server, " in s.value for s in at.success)
+    at = add(at, "auto", "Mine", app_env.base_url, EGP_KEY)  # says nothing: tried as a workspace first
+    assert any(s.value.startswith("Added Mine (EGP workspace, ") for s in at.success)
+
+
+def test_a_connection_kept_for_next_time_is_in_a_file_only_its_owner_reads(app_env, fake_openai, tmp_path):
+    fake_openai.require_key(OPENAI_KEY)
+    at = settings_page()
+    at.checkbox(key="add-keep").check()
+    at = add(at, "openai", "Kept vLLM", fake_openai.base_url, OPENAI_KEY)
+    assert any("kept on this computer for next time" in s.value for s in at.success)
+    saved = tmp_path / "connections.toml"
+    assert saved.stat().st_mode & 0o777 == 0o600
+    assert OPENAI_KEY in saved.read_text()
+    later = settings_page()  # another session, another day
+    assert any("**Kept vLLM**" in c for c in cards(later))
+    assert any("kept on this computer" in c.value and "••••LMNO" in c.value for c in later.caption)
+    assert OPENAI_KEY not in " ".join(texts(later))
+    history = (tmp_path / "history.db").read_bytes()
+    assert OPENAI_KEY.encode() not in history  # never in the history database
+    click(later, "Remove", "saved-kept-vllm")
+    assert not saved.exists() and not any("**Kept vLLM**" in c for c in cards(later))
+
+
+def test_in_team_mode_nothing_is_kept_on_disk(app_env):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "s" * 32,
+                          "client_id": "id", "client_secret": "x",
+                          "server_metadata_url": "https://example.com/.well-known/openid-configuration"}
+    at.user = {"is_logged_in": True, "email": "ann@example.com"}
+    at.run()
+    at.switch_page(SETTINGS).run()
+    assert not at.exception, at.exception
+    assert at.text_input(key="add-url") is not None
+    assert not [c for c in at.checkbox if c.key == "add-keep"]
 
 
 def test_a_connection_added_here_is_used_in_the_chat_sidebar(app_env, fake_openai):

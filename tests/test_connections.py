@@ -216,3 +216,70 @@ def test_openai_connection_streams_like_egp(fake_openai):
     with conn.make_client() as client, client.stream(CompletionRequest(model="fake-gpt", prompt="x")) as stream:
         assert [c.text for c in stream] == ["a", "b", "c"]
     assert stream.usage.completion == 3 and stream.finish_reason == "stop"
+
+
+# ---- connections that explain themselves --------------------------------------------------------
+
+
+def test_the_kind_is_read_from_the_address():
+    from egp_core.connections import kind_from_url
+
+    assert kind_from_url("https://api.abc123.workspace.egp.scale.com") == "egp"
+    assert kind_from_url("https://api.egp.scale.com") == "egp"
+    assert kind_from_url("http://gpu-box:8000/v1") == "openai"
+    assert kind_from_url("https://api.openai.com") == "openai"
+    assert kind_from_url("http://localhost:11434") == "openai"  # Ollama
+    assert kind_from_url("http://gpu-box:8000") is None  # the address does not say
+    assert kind_from_url("not an address") is None
+    assert new_connection("auto", "", "https://api.x.workspace.egp.scale.com").kind == "egp"
+
+
+def test_a_name_that_does_not_resolve_is_said_so():
+    conn = Connection(id="d", name="D", kind="egp", base_url="http://no-such-host.invalid:8000", api_key=KEY)
+    result = test_connection(conn, connect_timeout=3)
+    assert result.reason == "dns", result.error.detail
+    assert result.summary.startswith("The name no-such-host.invalid does not exist")
+    assert KEY not in result.summary and KEY not in result.error.detail
+
+
+def test_a_tls_problem_is_said_so(fake_egp):
+    fake_egp.models(["m"])
+    https = fake_egp.base_url.replace("http://", "https://")  # it speaks plain http on that port
+    result = test_connection(Connection(id="t", name="T", kind="egp", base_url=https, api_key=KEY))
+    assert result.reason == "tls", result.error.detail
+    assert "secure connection (TLS)" in result.summary and f"port {fake_egp.port}" in result.summary
+
+
+def test_add_tests_first_and_tries_both_kinds_when_the_address_does_not_say(fake_openai):
+    from egp_core.connections import test_new_connection
+
+    fake_openai.models(["gpt-x"])
+    conn, result = test_new_connection("auto", "", fake_openai.base_url)  # not an EGP workspace: then OpenAI
+    assert result.ok and conn.kind == "openai" and result.models == ["gpt-x"]
+    assert conn.name.startswith("OpenAI-compatible server at 127.0.0.1")
+    conn, result = test_new_connection("auto", "X", f"http://127.0.0.1:{free_port()}")
+    assert not result.ok and result.reason == "refused"
+
+
+def test_connections_kept_for_next_time_are_readable_by_their_owner_only(tmp_path):
+    from egp_core.connections import forget_saved, load_saved, save_connection
+
+    path = tmp_path / "sub" / "connections.toml"
+    conn = new_connection("openai", 'My "quoted" box', "http://gpu-box:8000/v1", api_key=OKEY)
+    saved = save_connection(path, conn)
+    assert path.stat().st_mode & 0o777 == 0o600
+    (again,) = load_saved(path)
+    assert (again.id, again.name, again.kind, again.base_url, again.api_key, again.source) == (
+        saved.id, 'My "quoted" box', "openai", "http://gpu-box:8000/v1", OKEY, "saved")
+    assert OKEY not in repr(again) and OKEY not in json.dumps(again.to_dict())
+    save_connection(path, new_connection("egp", "Work", "https://api.x.workspace.egp.scale.com", api_key=KEY,
+                                         account_id="acct"))
+    assert [c.name for c in load_saved(path)] == ['My "quoted" box', "Work"]
+    assert path.stat().st_mode & 0o777 == 0o600
+    forget_saved(path, saved.id)
+    assert [c.name for c in load_saved(path)] == ["Work"]
+    forget_saved(path, "saved-work")
+    assert not path.exists() and load_saved(path) == []
+    path.write_text("[connections\nbroken")
+    problems: list[str] = []
+    assert load_saved(path, problems) == [] and "could not be read" in problems[0]

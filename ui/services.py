@@ -7,14 +7,16 @@ browser session; each session gets its own clients (keys may differ per session)
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from egp_core.connections import Connection, connections_from
+from egp_core.connections import SAVED_FILE, Connection, connections_from, load_saved
 from egp_core.generation import MAX_LIVE, Generation, Registry
 from egp_core.local.launcher import LocalServer, ensure_local_server
 from egp_core.store import Store, open_store
+from egp_core.store.engine import data_dir
 from egp_core.store.exchange import discard_unfinished_imports
 from egp_core.store.prompts import PromptLibrary
 from egp_core.types import CompletionRequest
@@ -90,19 +92,33 @@ def local_enabled() -> bool:
     return flag in ("1", "true", "yes", "on") or not os.environ.get("EGP_ENDPOINT_URL")
 
 
+def personal_mode() -> bool:
+    """One person on their own computer: no sign-in configured ([auth] in secrets.toml)."""
+    return _secret("auth") is None
+
+
+def saved_connections_file() -> Path:
+    """Connections kept for next time in personal mode: in the (git-ignored) data folder, 0600."""
+    return data_dir() / SAVED_FILE
+
+
 def connections() -> list[Connection]:
-    """Every connection this session can use: local, secrets, environment, added in the page."""
+    """Every connection this session can use: local, secrets, environment, kept for next time
+    (personal mode), added in the page."""
     from ui import state
 
     local_url = local_server().base_url if local_enabled() else None
     found = connections_from(os.environ, _secrets_mapping(), local_url)
-    return found + list(st.session_state.get(state.SESSION_CONNECTIONS, []))
+    kept = load_saved(saved_connections_file()) if personal_mode() else []
+    return found + kept + list(st.session_state.get(state.SESSION_CONNECTIONS, []))
 
 
 def connection_problems() -> list[str]:
-    """Sentences about connections in secrets.toml that could not be used."""
+    """Sentences about connections in secrets.toml (or the kept ones) that could not be used."""
     problems: list[str] = []
     connections_from(os.environ, _secrets_mapping(), None, problems=problems)
+    if personal_mode():
+        load_saved(saved_connections_file(), problems)
     return problems
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from egp_core.connections import Connection, explain_failure, probe_api, test_connection
+from egp_core.connections import API_WORDS, Connection, explain_failure, probe_api, test_connection
 from egp_core.errors import EGPError
 from egp_core.types import ModelParameters
 from ui import services, state
@@ -235,9 +235,11 @@ def parameters(conn: Connection | None = None) -> ModelParameters:
             apis = conn.apis
             if st.session_state.get(state.API) not in apis:
                 st.session_state[state.API] = default_api(conn)
-            st.radio("API", list(apis), key=state.API, format_func=apis.get)
-            st.caption("Which of the server's APIs answers, and how earlier turns reach the model "
-                       "(as messages, or as one transcript prompt).")
+            st.radio("How the chat is sent", list(apis), key=state.API,
+                     format_func=lambda a: API_WORDS.get(a, apis[a]),
+                     help="  \n".join(f"{API_WORDS.get(a, a)}: {apis[a]}" for a in apis))
+            st.caption("As a conversation, each turn goes separately; as one text, the whole chat is "
+                       "written out as a transcript.")
     return parameters_from_state()
 
 

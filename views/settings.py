@@ -1,24 +1,41 @@
-"""Settings: connections (test, add, remove) and the price table used for every cost estimate.
+"""Settings: connections (test, add after a test, keep for next time, remove) and the price table
+used for every cost estimate.
 
-A key typed here lives in this browser session only (st.session_state); a key from
-secrets.toml or the environment is shown masked and is never put back into the page.
+A key typed here lives in this browser session only (st.session_state), or, in personal mode and
+when asked, in a file readable only by its owner (data/connections.toml, 0600), never in the
+history database. A key from secrets.toml or the environment is shown masked and is never put
+back into the page.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from egp_core.connections import KINDS, Connection, new_connection, test_connection
+from egp_core.connections import (
+    KINDS,
+    Connection,
+    forget_saved,
+    save_connection,
+    test_connection,
+    test_new_connection,
+)
 from egp_core.pricing import DEFAULT_PRICES, LOCAL_MODEL
 from ui import services, state
 
-ADDABLE = {"egp": "EGP workspace", "openai": "OpenAI-compatible server (vLLM, Ollama, llama.cpp)"}
+ADDABLE = {"auto": "Find out from the address", "egp": "EGP workspace",
+           "openai": "OpenAI-compatible server (vLLM, Ollama, llama.cpp)"}
 SOURCES = {
     "builtin": "built in",
-    "secrets": "secrets.toml",
-    "env": "environment variables",
+    "secrets": "set up by whoever runs this app",
+    "env": "set up by whoever runs this app",
     "session": "added here, kept in this browser session only",
+    "saved": "added here, kept on this computer for next time",
 }
+SETUP_DETAILS = (
+    "Connections for everyone come from `.streamlit/secrets.toml` (`[connections.<name>]` sections) or the "
+    "environment variables `EGP_ENDPOINT_URL`, `EGP_API_KEY` and `EGP_ACCOUNT_ID` (see the README). "
+    "Connections kept for next time are in `data/connections.toml`, readable only by you."
+)
 PRICE_COLUMNS = ("Model", "Prompt $ / 1K", "Completion $ / 1K")
 
 
@@ -45,6 +62,8 @@ def _remove(conn_id: str) -> None:
     st.session_state[state.SESSION_CONNECTIONS] = [
         c for c in st.session_state[state.SESSION_CONNECTIONS] if c.id != conn_id
     ]
+    if conn_id.startswith("saved-"):
+        forget_saved(services.saved_connections_file(), conn_id)
     st.session_state[state.SETTINGS_BY_CONNECTION].pop(conn_id, None)
 
 
@@ -60,8 +79,9 @@ def show_connection(conn: Connection) -> None:
         details.append(f"from: {SOURCES.get(conn.source, conn.source)}")
         c1.caption(" · ".join(details))
         test = c2.button("Test connection", key=f"test-{conn.id}", icon=":material/network_check:")
-        if conn.source == "session":
-            c2.button("Remove", key=f"rm-{conn.id}", type="tertiary", on_click=_remove, args=(conn.id,))
+        if conn.source in ("session", "saved"):
+            c2.button("Remove", key=f"rm-{conn.id}", type="tertiary", on_click=_remove, args=(conn.id,),
+                      icon=":material/delete:")
         if conn.kind == "local":
             local_status()
         if test:
@@ -81,46 +101,68 @@ def local_status() -> None:
 
 
 ADD_FIELDS = ("add-kind", "add-name", "add-url", "add-key", "add-account")
-ADD_RESULT = "add-connection-result"  # (ok, sentence) from the last "Add connection"
+ADD_KEEP = "add-keep"
+ADD_RESULT = "add-connection-result"  # (ok, sentence, technical detail) from the last "Add connection"
 
 
 def _add() -> None:
-    """The form's submit callback: runs before the page, so the new connection is listed at once."""
+    """The form's submit callback: test the connection, and add it only when it works (it runs
+    before the page, so the new connection is listed at once)."""
     kind, name, base_url, api_key, account_id = (st.session_state.get(k) for k in ADD_FIELDS)
     taken = {c.id for c in services.connections()}
     try:
-        conn = new_connection(kind, name, base_url, api_key, account_id, taken_ids=taken)
+        conn, result = test_new_connection(kind, name, base_url, api_key, account_id, taken_ids=taken)
     except ValueError as exc:
-        st.session_state[ADD_RESULT] = (False, str(exc))
+        st.session_state[ADD_RESULT] = (False, str(exc), None)
         return
-    st.session_state[state.SESSION_CONNECTIONS].append(conn)
+    if not result.ok:
+        st.session_state["add-key"] = ""  # typed once, never put back into the page
+        detail = f"{result.error.kind}: {result.error.detail}" if result.error is not None else None
+        st.session_state[ADD_RESULT] = (False, f"Not added: {result.summary}", detail)
+        return
+    kept = st.session_state.get(ADD_KEEP) and services.personal_mode()
+    if kept:
+        conn = save_connection(services.saved_connections_file(), conn)
+    else:
+        st.session_state[state.SESSION_CONNECTIONS].append(conn)
     for k in ADD_FIELDS[1:]:
         st.session_state[k] = ""
-    st.session_state[ADD_RESULT] = (True, f"Added {conn.name}. Test it above, then pick it in the sidebar of the Chat page.")
+    n = len(result.models)
+    where = "kept on this computer for next time" if kept else "kept in this browser session"
+    st.session_state[ADD_RESULT] = (
+        True, f"Added {conn.name} ({conn.kind_label}, {where}): it answered with {n} model{'s' if n != 1 else ''}. "
+        "Pick it in the sidebar of the Chat page.", None)
 
 
 def add_connection_form() -> None:
     with st.form("add-connection"):
-        st.markdown("**Add a connection** (kept in this browser session only; gone when you close the tab)")
+        st.markdown("**Add a connection** (it is tested first)")
         st.radio("Kind", list(ADDABLE), format_func=ADDABLE.get, horizontal=True, key="add-kind")
         st.text_input("Name", placeholder="My workspace", key="add-name")
         st.text_input(
-            "Endpoint URL", placeholder="https://api.<workspace>.workspace.egp.scale.com or http://localhost:8000",
+            "Address", placeholder="https://api.<workspace>.workspace.egp.scale.com or http://localhost:8000",
             key="add-url",
         )
         st.text_input(
             "API key", type="password", key="add-key",
-            help="Stays in this browser session only: never saved, never shown again.",
+            help="Never shown again, never written to the history or the logs.",
         )
         st.text_input("Account id (EGP, optional)", key="add-account")
-        st.form_submit_button("Add connection", type="primary", on_click=_add)
+        if services.personal_mode():
+            st.checkbox("Keep it for next time on this computer", key=ADD_KEEP,
+                        help="Saved with its key in data/connections.toml, readable only by you (like "
+                             ".streamlit/secrets.toml); otherwise it is gone when you close the tab.")
+        st.form_submit_button("Test and add", type="primary", on_click=_add)
     result = st.session_state.pop(ADD_RESULT, None)
     if result:
-        ok, sentence = result
+        ok, sentence, detail = result
         if ok:
             st.success(sentence, icon=":material/check_circle:")
         else:
             st.error(sentence, icon=":material/warning:")
+            if detail:
+                with st.expander("Technical detail"):
+                    st.code(detail, language=None, wrap_lines=True)
 
 
 def price_rows(saved: dict[str, tuple[float, float]]) -> list[dict]:
@@ -220,8 +262,8 @@ def main() -> None:
     st.title("Settings")
     st.subheader("Connections")
     st.caption(
-        "Where answers come from. Connections in .streamlit/secrets.toml or the EGP_* environment "
-        "variables are always listed; their keys are shown masked and never leave the server."
+        "Where answers come from. Connections set up by whoever runs this app are always listed; "
+        "their keys stay hidden and never leave the server.", help=SETUP_DETAILS,
     )
     for problem in services.connection_problems():
         st.warning(problem, icon=":material/warning:")
