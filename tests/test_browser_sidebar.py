@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.plugins.app import free_port, wait_idle
 
@@ -100,8 +101,8 @@ def test_settings_and_system_prompt_survive_a_reload(app, browser):
     page.reload()
     page.get_by_text(RECEIPT).first.wait_for()
     wait_idle(page)
-    assert page.get_by_role("textbox", name="System prompt").input_value() == "Answer as a poet."
-    assert page.get_by_role("radio", name="Creative").is_checked()
+    expect(page.get_by_role("textbox", name="System prompt")).to_have_value("Answer as a poet.")
+    expect(page.get_by_role("radio", name="Creative")).to_be_checked()
     assert page.get_by_text("System prompt: Answer as a poet.").count() == 1  # at the top of the chat
     page.context.close()
 
