@@ -116,6 +116,10 @@ def test_a_dead_connection_fails_its_rows_and_the_others_carry_on(records, fake_
     notice = records.get_run(run).notice
     assert "B: gone-model: every request failed (Could not reach the server" in notice
     assert "carries on for the others" in notice
+    assert records.delete_failed(run) == 12  # "Retry failed rows": B's requests are sent again, A's are kept
+    again = start_run(records, run, factory)
+    assert again is not None and again.pending_at_start == 12
+    assert again.wait(60) and len(keys(records, run)) == 24
 
 
 def test_stop_then_resume_finishes_only_the_missing_rows(records, fake_egp):
@@ -231,6 +235,15 @@ def test_estimate_counts_requests_tokens_cost_and_time():
                                  contestants=[Contestant(connection_id="w", model="mystery", template="{{question}}")]),
                        data)
     assert unknown.cost is None and unknown.unpriced == ["mystery"]
+    judged = RunConfig(dataset_id="d", mapping={"question": "question"}, contestants=[a],
+                       graders=[{"kind": "judge", "model": "gpt-4o-mini", "prompt": "x" * 400}])
+    with_judge = estimate(judged, data)
+    assert with_judge.requests == 4
+    judge_in = 2 * (101 + 11 + 50)  # its prompt (400 characters), the question and the answer, per answer
+    assert with_judge.prompt_tokens == 2 * 11 + judge_in and with_judge.completion_tokens == 2 * 50 + 2 * 30
+    assert with_judge.cost == pytest.approx((2 * 11 * 0.0025 + 2 * 50 * 0.01) / 1000
+                                            + (judge_in * 0.00015 + 60 * 0.0006) / 1000)
+    assert with_judge.seconds == pytest.approx(2 * (2.0 + 2.0) / 4)
 
 
 def test_evaluation_requests_count_in_the_usage_totals(records, fake_egp):

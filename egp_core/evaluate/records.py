@@ -252,10 +252,14 @@ class Records:
                                                    .where(e.run_id == run_id))}
 
     def delete_failed(self, run_id: str) -> int:
-        """Forget the failed results, so Resume sends those requests again."""
-        e = s.eval_results.c
+        """Forget the failed results, so Resume sends those requests again (a complete run becomes stopped)."""
+        e, r = s.eval_results.c, s.eval_runs.c
         with self._writer.begin() as conn:
-            return conn.execute(sa.delete(s.eval_results).where(e.run_id == run_id, e.status == "error")).rowcount
+            deleted = conn.execute(sa.delete(s.eval_results).where(e.run_id == run_id, e.status == "error")).rowcount
+            if deleted:
+                conn.execute(sa.update(s.eval_runs).where(r.id == run_id, r.status == "complete")
+                             .values(status="stopped", updated_at=s.utcnow()))
+        return deleted
 
     def progress(self, run_id: str) -> dict[str, Any]:
         """done, errors, prompt and completion tokens, cost so far (one aggregate query)."""

@@ -59,6 +59,8 @@ MAX_RATE_LIMITED = 8
 """How often one request may be answered 429 (after the client's own retries) before it counts as failed."""
 MAX_CUT_RETRIES = 2
 """How often a request whose stream was cut, or that met a server error, is sent again."""
+JUDGE_ANSWER_TOKENS = 30
+"""About how long a judge's "Score: 4 / Reason: ..." is, for the estimate."""
 RAISE_AFTER = 20
 """Successes in a row after which a slowed-down lane tries one more request at a time."""
 
@@ -218,8 +220,10 @@ def estimate(config: RunConfig, dataset: Dataset, prices: dict | None = None,
              history: dict[str, dict[str, float]] | None = None, sample: int = 200) -> Estimate:
     """Requests, tokens, cost (from the price table) and time (from recent speeds) of a run.
 
-    `history`: per model, recent {"completion_tokens", "latency"} averages (see `recent_speeds`);
-    without it an answer is guessed at max_tokens/2 (at most 256) tokens and 2 seconds."""
+    `history`: per model, recent {"completion_tokens", "latency"} averages (see `speeds_from_history`);
+    without it an answer is guessed at max_tokens/2 (at most 256) tokens and 2 seconds. A judge is
+    asked once per answer (its prompt, the question and the answer in; about 30 tokens out), in the
+    contestant's own lane."""
     rows = len(dataset)
     step = max(1, rows // sample)
     picked = list(range(0, rows, step))[:sample]
@@ -249,8 +253,20 @@ def estimate(config: RunConfig, dataset: Dataset, prices: dict | None = None,
             unpriced.append(c.model)
         elif cost is not None:
             cost += estimate_cost({"prompt": prompt_tokens, "completion": completion_tokens}, price) or 0.0
-        limit = concurrency_for(c)
-        lanes[c.lane] = lanes.get(c.lane, 0.0) + n * latency / limit
+        seconds = n * latency
+        for spec in (g for g in config.graders if g.get("kind") == "judge"):  # asked once per answer
+            judge_prompt = int((estimate_tokens(spec.get("prompt") or graders.DEFAULT_JUDGE_PROMPT)
+                                + per_prompt + per_answer) * n)
+            judge_answer = JUDGE_ANSWER_TOKENS * n
+            total_prompt += judge_prompt
+            total_completion += judge_answer
+            judge_price = price_for(spec.get("model"), prices)
+            if judge_price is None:
+                unpriced.append(spec.get("model") or "the judge")
+            elif cost is not None:
+                cost += estimate_cost({"prompt": judge_prompt, "completion": judge_answer}, judge_price) or 0.0
+            seconds += n * ((history or {}).get(spec.get("model")) or {}).get("latency", 2.0)
+        lanes[c.lane] = lanes.get(c.lane, 0.0) + seconds / concurrency_for(c)
     if unpriced:
         cost = None
     return Estimate(requests=config.total(rows) * (1 + judges), prompt_tokens=total_prompt,
