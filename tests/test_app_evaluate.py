@@ -196,3 +196,34 @@ def test_an_interrupted_run_resumes_here_and_a_row_opens_in_chat(app_env, tmp_pa
     assert conv.title == "Row 1 of Pasted table"
     assert at.query_params["c"] in (conv.id, [conv.id])
     assert "Where is thing 0?" in [m.value for m in at.markdown] and "world" in [m.value for m in at.markdown]
+
+
+def test_blind_review_hides_the_names_and_shuffles_each_row(app_env, tmp_path):
+    from egp_core.evaluate.datasets import read_pasted
+    from egp_core.evaluate.runner import Contestant, RunConfig
+
+    recs = records(tmp_path)
+    data = read_pasted(TABLE)
+    did = recs.save_dataset("local", data)
+    cs = [Contestant(connection_id="env-egp", model=m, template="{{question}}", label=label)
+          for m, label in (("model-one", "A"), ("model-two", "B"))]
+    config = RunConfig(dataset_id=did, mapping={"question": "question"}, contestants=cs)
+    run_id = recs.create_run("local", "blind run", did, config.to_dict() | {"blind": True}, config.total(ROWS))
+    recs.add_results([{"run_id": run_id, "row_index": r, "contestant": c, "repeat_index": 0, "status": "ok",
+                       "output": f"answer of {'AB'[c]} to {r}"} for r in range(ROWS) for c in range(2)])
+    assert recs.claim(run_id, "elsewhere") and recs.finish(run_id, "elsewhere", "complete")
+
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    at.switch_page(EVALUATE)
+    at.query_params["run"] = run_id
+    at.run()
+    assert not at.exception, at.exception
+    assert "so there is no verdict" in texts(at)
+    orders = []
+    for row in range(ROWS):
+        at.selectbox(key=f"eval-open-{run_id}").set_value(row).run()
+        labels = [m.value for m in at.markdown if m.value.startswith("**") and m.value != "**Results**"]
+        assert labels == ["**Answer 1**", "**Answer 2**"]
+        orders.append(tuple(t.value for t in at.text))
+    assert {o[0].split()[2] for o in orders} == {"A", "B"}  # each row in its own order

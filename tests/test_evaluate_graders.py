@@ -49,7 +49,7 @@ def test_json_and_json_schema():
     assert passed({"kind": "json"}, '{"a": 1}')
     assert passed({"kind": "json"}, '```json\n{"a": 1}\n```')
     g = grade({"kind": "json"}, "{a: 1}", None)
-    assert g.passed is False and g.note.startswith("Not valid JSON")
+    assert g.passed is False and g.note.startswith("This answer is not valid JSON")
     schema = {"type": "object", "properties": {"age": {"type": "integer"}}, "required": ["age"]}
     assert passed({"kind": "json_schema", "schema": schema}, '{"age": 3}')
     bad = grade({"kind": "json_schema", "schema": schema}, '{"age": "three"}', None)

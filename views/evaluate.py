@@ -407,8 +407,12 @@ def show_summary(run, config: RunConfig, light: list[dict]) -> None:
     st.dataframe(table, hide_index=True, width="stretch")
     st.caption("Pass rate with its 95% range (Wilson interval): the true rate is very likely inside it."
                + (" \"Repeats agree\": how often the answers to the same row are the same." if outputs else ""))
-    for v in summary.verdicts(light, names):
-        st.markdown(f":material/balance: **{v.sentence}**")
+    if any(r["passed"] is not None for r in light):
+        for v in summary.verdicts(light, names):
+            st.markdown(f":material/balance: **{v.sentence}**")
+    else:
+        st.caption("No answer has a pass or fail grade yet (no rule or judge grades this run), so there is no "
+                   "verdict. Open the rows below to review the answers yourself.")
     graded = [s for s in rows if s.pass_rate is not None]
     if graded:
         data = pd.DataFrame([{"contestant": s.name, "pass rate": s.pass_rate, "low": s.low, "high": s.high}

@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from egp_core.json_answers import check_answer, schema_problem
 from egp_core.templates import TemplateError, render
 
 KINDS = {
@@ -82,20 +83,13 @@ def check_spec(spec: dict[str, Any]) -> str | None:
         except re.error as exc:
             return f"The regular expression is not valid: {exc}."
     if kind == "json_schema":
-        import jsonschema
-
         schema = spec.get("schema")
         if isinstance(schema, str):
             try:
                 schema = json.loads(schema)
             except ValueError as exc:
                 return f"The JSON schema is not valid JSON: {str(exc).split(':')[0].lower()}."
-        if not isinstance(schema, dict):
-            return "The JSON schema must be a JSON object, like {\"type\": \"object\"}."
-        try:
-            jsonschema.validators.validator_for(schema).check_schema(schema)
-        except jsonschema.SchemaError as exc:
-            return f"The JSON schema is not valid: {exc.message}."
+        return schema_problem(schema)
     if kind == "number":
         try:
             if float(spec.get("tolerance", 0)) < 0:
@@ -177,23 +171,11 @@ def _strip_fence(text: str) -> str:
 
 
 def _grade_json(spec: dict[str, Any], output: str) -> Grade:
-    try:
-        value = json.loads(_strip_fence(output).strip())
-    except ValueError as exc:
-        return Grade(False, note=f"Not valid JSON: {str(exc).split(':')[0].lower()}.")
-    if spec.get("kind") == "json":
-        return Grade(True)
-    import jsonschema
-
-    schema = spec.get("schema")
+    schema = spec.get("schema") if spec.get("kind") == "json_schema" else None
     if isinstance(schema, str):
         schema = json.loads(schema)
-    errors = sorted(jsonschema.validators.validator_for(schema)(schema).iter_errors(value), key=lambda e: e.path)
-    if not errors:
-        return Grade(True)
-    first = errors[0]
-    where = "/".join(str(p) for p in first.absolute_path) or "the top level"
-    return Grade(False, note=f"At {where}: {first.message}."[:300])
+    checked = check_answer(_strip_fence(output).strip(), schema)
+    return Grade(checked.ok, note=checked.message[:300])
 
 
 # ----- the LLM judge ---------------------------------------------------------------------------
