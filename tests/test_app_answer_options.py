@@ -3,6 +3,10 @@ probabilities, JSON mode; and what the page says when the workspace's API can't 
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from egp_core.store import open_store
 from tests.plugins.apptest import captions, generation_bodies, markdown, send, start
 
@@ -143,3 +147,27 @@ def test_compare_panes_get_the_options_their_connection_takes(app_env):
     bodies = v5_bodies(app_env)
     assert len(bodies) == 2 and all(b["seed"] == 7 for b in bodies)
     assert sum("repeatable: seed 7" in c for c in captions(at)) == 2
+
+
+@pytest.mark.model
+def test_the_same_options_work_against_an_openai_compatible_server(fresh_app, local_server, tmp_path):
+    """The local server's /v1 is an OpenAI-compatible server: connected as one, every option works."""
+    local_server.wait_idle()
+    fresh_app.setenv("EGP_PLAYGROUND_LOCAL", "0")
+    fresh_app.setenv("OPENAI_BASE_URL", local_server.base_url + "/v1")
+    at = start()
+    assert at.radio(key="api_style").value == "chat"
+    at.radio(key="preset").set_value("Precise").run()
+    at.number_input(key="max_tokens").set_value(60).run()
+    at.number_input(key="candidates").set_value(2).run()
+    at.toggle(key="seed_on").set_value(True).run()
+    at.toggle(key="token_probabilities").set_value(True).run()
+    at.toggle(key="json_mode").set_value(True).run()
+    at.radio(key="json_kind").set_value("fields").run()
+    at.text_area(key="json_fields").set_value("name: string\ncolour: string").run()
+    at = send(at, "Reply with a JSON object with keys name and colour for a cat.")
+    assert candidate_tabs(at) == ["Candidate 1 ✓", "Candidate 2"]
+    answers = [m for m in messages_of(tmp_path) if m.role == "assistant"]
+    assert [(m.pane, m.parameters["seed"]) for m in answers] == [(0, 7), (1, 8)]
+    assert all(m.details["logprobs"] and set(json.loads(m.text)) == {"name", "colour"} for m in answers)
+    assert sum(c == "Valid JSON, and it matches the schema." for c in captions(at)) == 2

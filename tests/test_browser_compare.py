@@ -151,6 +151,7 @@ def test_a_blind_vote_hides_the_names_then_reveals_them_and_updates_the_leaderbo
     assert page.get_by_role("button", name=re.compile(r"^[ABC] is best$")).count() == 0
     assert page.get_by_text("View code").count() == 3
     assert page.get_by_role("button", name="Export as Markdown").count() == 1
+    page.get_by_test_id("stTable").locator("tbody tr").first.wait_for()  # the table is drawn a moment later
     board = leaderboard(page)
     assert board == {f"{n}-model": (1 if n == model_b else 0, 1) for n in SAID}
 
