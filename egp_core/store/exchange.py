@@ -4,8 +4,9 @@ JSON format, version 1:
     {"format": "egp-playground", "version": 1, "exported_at": "<ISO time>",
      "conversations": [{"title", "kind", "created_at", "updated_at", "settings",
                         "messages": [{"role", "text", "status", "model", "parameters", "usage",
-                                      "metrics", "error", "finish_reason", "pane",
+                                      "metrics", "error", "finish_reason", "pane", "details",
                                       "created_at", "updated_at"}]}]}
+("details": token probabilities and which candidate was picked; absent in older files.)
 An import is validated completely before anything is written: a refused file changes nothing.
 
 Writing a big file must not hold the database: SQLite has one writer at a time, and a live
@@ -64,7 +65,7 @@ def _message_dict(m: Message) -> dict[str, Any]:
         "role": m.role, "text": m.text, "status": m.status, "model": m.model,
         "parameters": m.parameters, "usage": m.usage, "metrics": m.metrics,
         "error": scrub(m.error) if m.error else m.error,
-        "finish_reason": m.finish_reason, "pane": m.pane,
+        "finish_reason": m.finish_reason, "pane": m.pane, "details": m.details,
         "created_at": _iso(m.created_at), "updated_at": _iso(m.updated_at),
     }
 
@@ -173,6 +174,7 @@ class _MessageIn(_Strict):
     error: str | None = None
     finish_reason: str | None = None
     pane: int | None = Field(default=None, ge=0)
+    details: dict[str, Any] | None = None
     created_at: datetime | None = Field(default=None, strict=False)
     updated_at: datetime | None = Field(default=None, strict=False)
 
@@ -295,7 +297,8 @@ def import_json(store: Store, data: bytes | str, owner: str, *, batch_rows: int 
                 "usage": clean_dict(m.usage), "metrics": clean_dict(m.metrics),
                 "error": clean_text(scrub(m.error) if m.error else m.error),
                 "finish_reason": clean_text(m.finish_reason),
-                "pane": m.pane, "created_at": m_created, "updated_at": m.updated_at or m_created,
+                "pane": m.pane, "details": clean_dict(m.details),
+                "created_at": m_created, "updated_at": m.updated_at or m_created,
             })
     staging = f"{STAGING_OWNER}{int(time.time())}:{new_id()}"
     for row in conv_rows:
