@@ -380,6 +380,10 @@ class Runner:
         self._successes = [0] * len(self.config.contestants)
         self._given_up: dict[int, str] = {}
         self._lanes: dict[str, _Lane] = {}
+        self._judges = {gi: self._judge_of(spec) for gi, spec in enumerate(self.config.graders)
+                        if spec.get("kind") == "judge"}
+        # the judge's connection keeps its own limit too (4 at a time, 1 for the built-in model)
+        self._judge_slots = {j.lane: threading.Semaphore(concurrency_for(j)) for j in self._judges.values()}
         done = records.done_keys(run_id)
         for r in range(len(dataset)):
             for ci, c in enumerate(self.config.contestants):
@@ -557,17 +561,22 @@ class Runner:
         verdicts = [g["passed"] for g in grades if g["passed"] is not None]
         return {"grades": grades, "passed": all(verdicts) if verdicts else None, "judge_score": judge_score}
 
+    @staticmethod
+    def _judge_of(spec: dict[str, Any]) -> Contestant:
+        return Contestant(connection_id=spec.get("connection_id") or "judge", model=spec.get("model") or "",
+                          template="", kind=spec.get("connection_kind") or "egp", base_url=spec.get("base_url") or "",
+                          account_id=spec.get("account_id"), api=spec.get("api") or "completions",
+                          connection_name=spec.get("connection_name") or "",
+                          parameters={"temperature": 0.0, "max_tokens": 200})
+
     def _judge(self, gi: int, spec: dict[str, Any], prompt: str, output: str, expected: str | None,
                clients: dict[int, Any], on_retry) -> graders.Grade:
-        judge = Contestant(connection_id=spec.get("connection_id") or "", model=spec.get("model") or "",
-                           template="", kind=spec.get("connection_kind") or "egp",
-                           base_url=spec.get("base_url") or "", account_id=spec.get("account_id"),
-                           api=spec.get("api") or "completions", connection_name=spec.get("connection_name") or "",
-                           parameters={"temperature": 0.0, "max_tokens": 200})
+        judge = self._judges[gi]
         request = build(judge, graders.judge_prompt(spec, prompt, output, expected))
         try:
             client = self._client(clients, 1000 + gi, judge, on_retry)
-            text = client.complete(request).text
+            with self._judge_slots[judge.lane]:
+                text = client.complete(request).text
         except EGPError as exc:
             return graders.Grade(None, note=f"The judge could not be asked: {exc.user_message}")
         return graders.parse_judge(text, float(spec.get("pass_score") or graders.DEFAULT_PASS_SCORE))
