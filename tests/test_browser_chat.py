@@ -216,4 +216,4 @@ def test_a_first_visit_straight_to_a_page_goes_through_the_app(app_factory, fake
     page.goto(app.url + "/usage")  # the server has served nothing before
     nav = page.locator("[data-testid='stSidebarNav']")
     nav.get_by_role("link", name="Settings").wait_for()
-    assert [t.strip() for t in nav.locator("a p").all_inner_texts()] == ["Chat", "Compare", "Evaluate", "Usage", "Settings"]
+    assert [t.strip() for t in nav.locator("a p").all_inner_texts()] == ["Chat", "Compare", "Evaluate", "Prompts", "Usage", "Settings"]

@@ -108,6 +108,8 @@ def main_text(page) -> str:
 
 
 def leaderboard(page) -> dict[str, tuple[int, int]]:
+    # A rerun may be under way (the blind round's live tally reruns the page once the vote is in).
+    page.get_by_test_id("stTable").locator("tbody tr").first.wait_for()
     rows = page.get_by_test_id("stTable").locator("tbody tr").all_inner_texts()
     board = {}
     for row in rows:
