@@ -136,23 +136,23 @@ def _error_message(payload: Any) -> str | None:
     return str(error) if error else None
 
 
-def _chat_delta(payload: Any) -> str:
-    """The hot path of a chat stream: one choice, no finish reason, usage or probabilities."""
+def _plain_choice(payload: Any) -> dict[str, Any]:
+    """The hot path of a stream: the only choice of a chunk without a finish reason, usage or
+    probabilities (LookupError for anything else, which then goes the careful way)."""
     choices = payload["choices"]
     choice = choices[0]
     if len(choices) != 1 or choice["index"] or choice["finish_reason"] is not None or choice.get("logprobs") \
             or payload.get("usage"):
         raise LookupError
-    return choice["delta"]["content"]
+    return choice
+
+
+def _chat_delta(payload: Any) -> str:
+    return _plain_choice(payload)["delta"]["content"]
 
 
 def _completions_delta(payload: Any) -> str:
-    choices = payload["choices"]
-    choice = choices[0]
-    if len(choices) != 1 or choice["index"] or choice["finish_reason"] is not None or choice.get("logprobs") \
-            or payload.get("usage"):
-        raise LookupError
-    return choice["text"]
+    return _plain_choice(payload)["text"]
 
 
 def logprobs_from(raw: Any) -> list[TokenLogprob]:

@@ -285,7 +285,7 @@ def openai_router(
     read_json: Callable[[Request], Awaitable[Any]],
     validate: Callable[[type, Any], Any],
     channel: Callable[[Engine, list[int], SamplingParams], Any],
-    wait_for_disconnect: Callable[[Request], Awaitable[None]],
+    unless_gone: Callable[..., Awaitable[tuple[bool, Any]]],
     started: str,
 ) -> APIRouter:
     """The routes, wired to the server's registry and helpers (see server.create_app)."""
@@ -343,7 +343,7 @@ def openai_router(
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
-        return await _whole(request, channels, shape, wait_for_disconnect)
+        return await _whole(request, channels, shape, unless_gone)
 
     for prefix, v1 in (("/v5", False), ("/v1", True)):
         router.add_api_route(prefix + "/chat/completions", _bind(answer, True, v1), methods=["POST"],
@@ -444,19 +444,11 @@ async def _collect(channels: list[Any]) -> tuple[list[list[Delta]], list[Finishe
 
 
 async def _whole(request: Request, channels: list[Any], shape: _Shape,
-                 wait_for_disconnect: Callable[[Request], Awaitable[None]]) -> Response:
-    collector = asyncio.ensure_future(_collect(channels))
-    watcher = asyncio.ensure_future(wait_for_disconnect(request))
-    try:
-        await asyncio.wait({collector, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        watcher.cancel()
-        if not collector.done():
-            collector.cancel()
-        _cancel(channels)
-    if collector.cancelled() or not collector.done():
-        return Response(status_code=499)
-    deltas, ends = collector.result()
+                 unless_gone: Callable[..., Awaitable[tuple[bool, Any]]]) -> Response:
+    done, result = await unless_gone(request, _collect(channels), lambda: _cancel(channels))
+    if not done:
+        return Response(status_code=499)  # the client is gone; nobody reads this
+    deltas, ends = result
     failed = next((e for e in ends if isinstance(e, Failed)), None)
     if failed is not None or any(e is None for e in ends):
         status = failed.status if failed else 500

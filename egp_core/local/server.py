@@ -17,7 +17,7 @@ import hmac
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -62,6 +62,7 @@ LOCAL_ACCOUNT_ID = "local"
 LOCAL_USER_ID = "local-user"
 CONNECTION_NAME = "Local model (offline)"
 _M = TypeVar("_M", bound=BaseModel)
+_T = TypeVar("_T")
 
 
 class CompletionsBody(CompletionRequest):
@@ -228,8 +229,10 @@ async def _collect(channel: _Channel) -> tuple[str, Finished | Failed]:
                 return "".join(texts), event
 
 
-async def _answer_whole(request: Request, channel: _Channel, render: Render) -> Response:
-    collector = asyncio.ensure_future(_collect(channel))
+async def _unless_gone(request: Request, work: Awaitable[_T], cancel: Callable[[], None]) -> tuple[bool, _T | None]:
+    """(True, the result of `work`), or (False, None) when the client left first. Then, or
+    when `work` fails, `cancel()` stops the generation behind it."""
+    collector = asyncio.ensure_future(work)
     watcher = asyncio.ensure_future(_wait_for_disconnect(request))
     try:
         await asyncio.wait({collector, watcher}, return_when=asyncio.FIRST_COMPLETED)
@@ -237,10 +240,17 @@ async def _answer_whole(request: Request, channel: _Channel, render: Render) -> 
         watcher.cancel()
         if not collector.done():
             collector.cancel()
-        channel.cancel()
+        cancel()
     if collector.cancelled() or not collector.done():
+        return False, None
+    return True, collector.result()
+
+
+async def _answer_whole(request: Request, channel: _Channel, render: Render) -> Response:
+    done, result = await _unless_gone(request, _collect(channel), channel.cancel)
+    if not done:
         return Response(status_code=499)  # the client is gone; nobody reads this
-    text, end = collector.result()
+    text, end = result
     if isinstance(end, Failed):
         headers = {"Retry-After": "1"} if end.status == 503 else None
         return JSONResponse({"detail": end.message}, status_code=end.status, headers=headers)
@@ -444,7 +454,7 @@ def create_app(
     from egp_core.local.openai_routes import install_error_shapes, openai_router
 
     api.include_router(openai_router(registry, engine_for, ready, keep_alive, _read_json, _validate, _Channel,
-                                     _wait_for_disconnect, started))
+                                     _unless_gone, started))
     install_error_shapes(app)
     app.include_router(api)
     return app
