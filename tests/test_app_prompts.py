@@ -174,6 +174,9 @@ def test_use_a_prompt_in_chat_fill_its_variables_and_send(app_env):
     question, answer = store.messages(conv)
     assert question.parameters["prompt"] == {"id": v1.prompt_id, "version": 2, "name": "Summarise"}
     assert answer.parameters["prompt"] == question.parameters["prompt"]
+    at = click(at, "Regenerate")  # the same question: the new answer names the prompt too
+    assert store.messages(conv)[-1].parameters["prompt"]["version"] == 2
+    assert store.messages(conv)[-1].id != answer.id
     # an older version, picked by hand
     app_env.reply(text="Another.")
     at.selectbox(key=f"picker-chat-version-{v1.prompt_id}").set_value(1).run()
