@@ -14,6 +14,7 @@ import scale_gp_beta
 from scale_gp_beta import SGPClient
 
 from egp_core.local import DEFAULT_MODEL_ID
+from tests.test_local_bad_input import KEY, keyed_server  # noqa: F401 - a server that requires a key
 
 pytestmark = pytest.mark.model
 
@@ -179,3 +180,18 @@ def test_egp_core_speaks_v5_and_v1_to_the_local_server(local_server):
     assert "".join(t.token for t in done.logprobs) == done.text
     assert all(len(t.top) == 2 for t in done.logprobs)
     assert done.usage.completion == whole.usage.completion
+
+
+def test_a_server_with_a_key_takes_it_from_either_sdk(keyed_server):  # noqa: F811
+    messages = [{"role": "user", "content": "Hi"}]
+    with openai.OpenAI(api_key=KEY, base_url=keyed_server.base_url + "/v1", max_retries=0) as oai:
+        assert oai.chat.completions.create(model=DEFAULT_MODEL_ID, messages=messages, max_tokens=2).choices
+    with openai.OpenAI(api_key="wrong", base_url=keyed_server.base_url + "/v1", max_retries=0) as oai, \
+            pytest.raises(openai.AuthenticationError) as info:
+        oai.models.list()
+    assert "API key" in info.value.body["message"]  # OpenAI's error shape
+    with SGPClient(api_key=KEY, account_id="local", base_url=keyed_server.base_url, max_retries=0) as sgp:
+        assert sgp.chat.completions.create(model=DEFAULT_MODEL_ID, messages=messages, max_tokens=2).choices
+    with SGPClient(api_key="wrong", account_id="local", base_url=keyed_server.base_url, max_retries=0) as sgp, \
+            pytest.raises(scale_gp_beta.AuthenticationError):
+        sgp.models.list()
