@@ -119,13 +119,17 @@ def message_form(api: str) -> str:
 
 def probe_api(conn: Connection, *, timeout: float = 5) -> str:
     """The API a connection should speak by default: for a workspace (or the local model), SGP v5
-    chat completions when it answers GET /v5/models, else the older v2 completions."""
+    chat completions when it answers GET /v5/models, else (it says no: 404, 401, ...) the older v2
+    completions. Raises the error when the question got no answer (unreachable, timed out, 5xx), so
+    a caller that remembers the result does not remember that."""
     if conn.kind == "openai":
         return "chat"
     client = conn.make_client("v5-chat", connect_timeout=timeout, read_timeout=timeout, max_retries=0)
     try:
         client.get_json("/v5/models")
         return "v5-chat"
+    except (errors.ConnectionFailed, errors.TimeoutError, errors.ServerError):
+        raise
     except errors.EGPError:
         return "completions"
     finally:

@@ -181,3 +181,23 @@ def test_connection_makes_the_client_for_each_api(fake_egp):
     assert paths == ["/v5/chat/completions", "/v5/completions", "/v4/chat-completions", "/v2/completions"]
     assert [message_form(a) for a in ("v5-chat", "v5-completions", "chat", "completions")] == [
         "chat", "completions", "chat", "completions"]
+
+
+def test_probe_raises_when_the_workspace_did_not_answer():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(errors.ConnectionFailed):
+        probe_api(Connection(id="x", name="X", kind="egp", base_url=f"http://127.0.0.1:{port}"), timeout=1)
+
+
+def test_probe_raises_on_a_server_error_and_says_no_on_a_refusal(fake_egp):
+    conn = Connection(id="w", name="W", kind="egp", base_url=fake_egp.base_url)
+    fake_egp.v5().fail(503, times=1, paths=["/v5/models"])
+    with pytest.raises(errors.ServerError):
+        probe_api(conn)
+    assert probe_api(conn) == "v5-chat"
+    fake_egp.require_key("another")
+    assert probe_api(conn) == "completions"

@@ -75,8 +75,12 @@ def _probed_api(_connection: Connection, connection_id: str, base_url: str) -> s
 
 def default_api(connection: Connection) -> str:
     """The API a connection speaks unless the person picks another: SGP v5 where the workspace
-    (or the local model) has it, else the older completions API; chat for OpenAI-compatible servers."""
-    return _probed_api(connection, connection.id, connection.base_url)
+    (or the local model) has it, else the older completions API; chat for OpenAI-compatible servers.
+    A server that did not answer is asked again on the next run."""
+    try:
+        return _probed_api(connection, connection.id, connection.base_url)
+    except EGPError:
+        return "completions"
 
 
 def _models(connection: Connection) -> tuple[list[str], dict, str | None]:
