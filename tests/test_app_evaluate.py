@@ -227,3 +227,13 @@ def test_blind_review_hides_the_names_and_shuffles_each_row(app_env, tmp_path):
         assert labels == ["**Answer 1**", "**Answer 2**"]
         orders.append(tuple(t.value for t in at.text))
     assert {o[0].split()[2] for o in orders} == {"A", "B"}  # each row in its own order
+
+
+def test_a_big_run_asks_for_confirmation_first(app_env, tmp_path):
+    at = page()
+    paste(at, "question\texpected\n" + "".join(f"q{i}\tworld\n" for i in range(300)))
+    assert {m.label: m.value for m in at.metric}["Requests"] == "600"
+    assert at.button(key="eval-run").disabled
+    at.checkbox(key="eval-confirm").check().run()
+    assert "Yes, send 600 requests" in at.checkbox(key="eval-confirm").label
+    assert not at.button(key="eval-run").disabled
