@@ -13,10 +13,11 @@ import io
 import re
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.fake_egp import FakeEGP
 from tests.plugins.app import wait_idle
-from tests.test_browser_compare import compare_app, until  # noqa: F401 - compare_app is a fixture
+from tests.test_browser_compare import compare_app, pick  # noqa: F401 - compare_app is a fixture
 
 pytestmark = pytest.mark.browser
 
@@ -52,9 +53,7 @@ def test_upload_map_estimate_run_filter_export(compare_app, servers, page, tmp_p
     assert page.get_by_test_id("stSelectbox").filter(has_text="Expected answer").get_by_role(
         "combobox").input_value() == "Expected answer"
     second = page.get_by_test_id("stSelectbox").filter(has_text="Connection").nth(1)  # contestant B's
-    second.click()
-    page.get_by_role("option", name="Hedge", exact=True).click()
-    until(lambda: second.get_by_role("combobox").input_value() == "Hedge", what="B on Hedge")
+    pick(page, second.locator(".."), "Connection", "Hedge")  # (pick retries a click the page swallowed)
     wait_idle(page)
     page.get_by_test_id("stMetric").filter(has_text="Requests").get_by_text(str(2 * ROWS)).wait_for()
 
@@ -71,8 +70,15 @@ def test_upload_map_estimate_run_filter_export(compare_app, servers, page, tmp_p
     wait_idle(page)
     page.get_by_text("Page (of 1; 5 rows)").wait_for()
 
-    with page.expect_download() as download:
-        page.get_by_role("button", name="Export CSV").click()
+    wait_idle(page)
+    for attempt in range(3):  # a click that lands while the page redraws is lost: click again
+        try:
+            with page.expect_download(timeout=20_000) as download:
+                page.get_by_role("button", name="Export CSV").click()
+            break
+        except PlaywrightTimeout:
+            assert attempt < 2, "the CSV never downloaded"
+            wait_idle(page)
     rows = list(csv.DictReader(io.StringIO(download.value.path().read_text())))
     assert len(rows) == 2 * ROWS
     assert {r["output"] for r in rows} == {"Paris.", "Paris, or maybe Rome."}

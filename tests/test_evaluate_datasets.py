@@ -118,6 +118,12 @@ def test_unreadable_kinds():
     assert "cannot be read" in refused("q.pdf", b"%PDF")
     assert ".xls" in refused("old.xls", b"\xd0\xcf")
     assert "Excel file could not be read" in refused("q.xlsx", b"not a zip")
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:  # a zip, but not a workbook
+        z.writestr("hello.txt", "hi")
+    assert "Excel file could not be read" in refused("q.xlsx", buf.getvalue())
     assert "Line 2 is not valid JSON" in refused("q.jsonl", b'{"a": 1}\n{oops\n')
     assert "not a JSON object" in refused("q.jsonl", b"[1, 2]\n")
 

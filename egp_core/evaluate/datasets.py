@@ -222,13 +222,11 @@ def _object(item: Any, where: str) -> dict[str, Any]:
 
 
 def _read_xlsx(data: bytes) -> tuple[list[Any], list[list[Any]]]:
-    import zipfile
-
     import pandas as pd
 
     try:
         frame = pd.read_excel(io.BytesIO(data), header=None, dtype=str, keep_default_na=False, engine="openpyxl")
-    except (zipfile.BadZipFile, ValueError, KeyError, OSError) as exc:
+    except Exception as exc:  # openpyxl and zipfile raise many kinds for a file that is not a workbook
         raise DatasetError("This Excel file could not be read. Open it in your spreadsheet, save it as .xlsx "
                            "again (or as CSV UTF-8), and upload it.") from exc
     values = frame.to_numpy().tolist()
