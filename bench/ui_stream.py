@@ -83,7 +83,7 @@ ASSISTANT = "[data-testid='stChatMessage']:has([data-testid='stChatMessageAvatar
 CHAT_BOX = "[data-testid='stChatInputTextArea']"
 MARKER = "omega-finis."
 PROMPT = "Write me a very long essay about rivers."
-TARGET_CONSUME, TARGET_LAG_MS, TARGET_BYTES = 1.1, 100.0, 1 / 20
+TARGET_CONSUME, TARGET_LAG_MS, TARGET_BYTES, TARGET_FREEZE_MS = 1.1, 100.0, 1 / 20, 50.0
 
 
 # ---- the fake, with a stamp on every write (runs in a child process) ------------
@@ -239,6 +239,9 @@ class Run:
     ws_frames: int
     busy_ms: float | None = None
     """The browser's main thread in long tasks (50 ms or more: mostly rendering) during the answer."""
+    freeze_ms: float | None = None
+    """The browser's main thread in long tasks that started after the server's last token: the freeze
+    a person feels when a long answer ends (the last redraw, then the page's rerun)."""
     frames: list = field(default_factory=list, repr=False)
     """For a closer look: (browser ms, bytes so far) for each websocket message, (start ms, duration)
     of each long task, and the server's last event (wall-clock seconds)."""
@@ -314,7 +317,14 @@ def measure(browser, kind: str, app: RunningApp, fake_url: str, tokens: int, pac
                server_s=t["last_event"] - t["first"], consumer_s=consumer_span(metrics),
                lag_ms=bench["visibleAt"] - t["last_event"] * 1000, ws_bytes=int(bench["wsBytes"]),
                ws_frames=int(bench["wsFrames"]), busy_ms=bench["busyMs"], frames=bench["frames"], tasks=bench["tasks"],
-               last_event=t["last_event"])
+               last_event=t["last_event"], freeze_ms=freeze(bench["tasks"], bench["busyMs"], t["last_event"]))
+
+
+def freeze(tasks: list, busy_ms: float | None, last_event: float) -> float | None:
+    """Milliseconds of long tasks (50 ms or more) that started after the last token was sent."""
+    if busy_ms is None:  # no longtask observer in this browser
+        return None
+    return sum(duration for start, duration in tasks if start >= last_event * 1000)
 
 
 # ---- report --------------------------------------------------------------------------
@@ -329,7 +339,7 @@ def _med(xs: list[float | None]) -> float | None:
 
 def median_run(runs: list[Run]) -> dict[str, float | None]:
     out: dict[str, float | None] = {"source_s": runs[0].source_s, "best_lag_ms": min(r.lag_ms for r in runs)}
-    for name in ("consume_s", "server_s", "consumer_s", "lag_ms", "ws_bytes", "ws_frames", "busy_ms"):
+    for name in ("consume_s", "server_s", "consumer_s", "lag_ms", "ws_bytes", "ws_frames", "busy_ms", "freeze_ms"):
         out[name] = _med([getattr(r, name) for r in runs])
     return out
 
@@ -341,16 +351,16 @@ def _s(x: float | None, fmt: str = "{:.2f}s") -> str:
 def report(runs: list[Run], scenarios: list[tuple[int, float]]) -> bool:
     print("\nEvery run (busy: the browser's main thread in tasks of 50 ms or more):")
     print(f"{'page':6} {'tokens':>6} {'tok/s':>6} {'source':>7} {'server':>7} {'consumer':>8} {'lag':>9} "
-          f"{'ws bytes':>10} {'frames':>6} {'busy':>8}")
+          f"{'ws bytes':>10} {'frames':>6} {'busy':>8} {'freeze':>8}")
     for r in runs:
         print(f"{r.page:6} {r.tokens:6} {r.pace:6.0f} {r.source_s:6.3f}s {r.server_s:6.3f}s "
               f"{_s(r.consumer_s, '{:.3f}s'):>8} {r.lag_ms:7.0f}ms {_mb(r.ws_bytes):>10} {r.ws_frames:6} "
-              f"{_s(r.busy_ms, '{:.0f}ms'):>8}")
+              f"{_s(r.busy_ms, '{:.0f}ms'):>8} {_s(r.freeze_ms, '{:.0f}ms'):>8}")
     ok = True
     print("\nMedians (consume: the slower of the server's and the consumer's span, against the source's duration;")
     print("lag: median, and the best run in brackets):")
     print(f"{'stream':>17} {'page':6} {'consume':>17} {'server':>7} {'consumer':>8} {'lag':>16} {'ws bytes':>10} "
-          f"{'busy':>8}")
+          f"{'busy':>8} {'freeze':>8}")
     for tokens, pace in scenarios:
         med = {k: median_run([r for r in runs if r.page == k and r.tokens == tokens and r.pace == pace])
                for k in ("ours", "naive")}
@@ -359,7 +369,8 @@ def report(runs: list[Run], scenarios: list[tuple[int, float]]) -> bool:
             lag = f"{m['lag_ms']:.0f}ms ({m['best_lag_ms']:.0f})"
             print(f"{tokens:>6} @ {pace:>6.0f}/s {k:6} {m['consume_s']:6.2f}s/{m['source_s']:.2f}s "
                   f"{m['consume_s'] / m['source_s']:4.2f}x {m['server_s']:6.2f}s {_s(m['consumer_s']):>8} "
-                  f"{lag:>16} {_mb(m['ws_bytes']):>10} {_s(m['busy_ms'], '{:.0f}ms'):>8}")
+                  f"{lag:>16} {_mb(m['ws_bytes']):>10} {_s(m['busy_ms'], '{:.0f}ms'):>8} "
+                  f"{_s(m['freeze_ms'], '{:.0f}ms'):>8}")
         ours, naive = med["ours"], med["naive"]
         consume = ours["consume_s"] / ours["source_s"]
         byte_ratio = ours["ws_bytes"] / naive["ws_bytes"]
@@ -369,6 +380,9 @@ def report(runs: list[Run], scenarios: list[tuple[int, float]]) -> bool:
             (f"websocket bytes 1/{1 / byte_ratio:.0f} of the naive page's ({byte_ratio:.3f}x)",
              byte_ratio <= TARGET_BYTES, "<= 1/20"),
         ]
+        if ours["freeze_ms"] is not None:
+            checks.append((f"freeze after the last token {ours['freeze_ms']:.0f} ms (median)",
+                           ours["freeze_ms"] <= TARGET_FREEZE_MS, f"<= {TARGET_FREEZE_MS:.0f} ms"))
         print(f"  ours, {tokens} tokens at {pace:.0f}/s (naive: {naive['consume_s'] / naive['source_s']:.2f}x, "
               f"{naive['lag_ms']:.0f} ms, {_mb(naive['ws_bytes'])}):")
         for label, passed, target in checks:
@@ -423,8 +437,8 @@ def main() -> None:
                         run = measure(browser, kind, apps[kind], fake_url, tokens, pace, naive_results)
                         runs.append(run)
                         print(f"round {rnd + 1} {kind:5} {tokens}@{pace:.0f}: server {run.server_s:.3f}s "
-                              f"(source {run.source_s:.3f}s), lag {run.lag_ms:.0f} ms, {_mb(run.ws_bytes)}",
-                              flush=True)
+                              f"(source {run.source_s:.3f}s), lag {run.lag_ms:.0f} ms, {_mb(run.ws_bytes)}, "
+                              f"freeze {_s(run.freeze_ms, '{:.0f}ms')}", flush=True)
             browser.close()
         ok = report(runs, scenarios)
         print("\nAll targets met." if ok else "\nSome targets missed.")

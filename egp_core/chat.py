@@ -1,16 +1,20 @@
 """Conversation -> request: a transcript prompt for completions, or chat messages.
 
 `build_request` keeps the newest question and as many of the latest earlier
-turns as fit the model's context; `title_from` names a conversation.
+turns as fit the model's context; `title_from` names a conversation; `turns`
+groups a saved conversation into questions and their answers (Regenerate keeps
+the earlier versions of an answer, hidden).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from egp_core.types import CompletionRequest, Message, ModelParameters
+from egp_core.connections import message_form
+from egp_core.types import AnswerOptions, CompletionRequest, Message, ModelParameters
 
 DEFAULT_RESERVE_TOKENS = 256
 MAX_STOP_SEQUENCES = 4
@@ -32,6 +36,18 @@ class BuiltRequest:
 def estimate_tokens(text: str) -> int:
     """A rough token count (about 4 characters per token), used when no tokenizer is given."""
     return len(text) // 4 + 1
+
+
+def estimated_usage(request: CompletionRequest, pieces: int) -> dict[str, Any]:
+    """Token counts for an answer the server never counted (stopped, or cut off): the prompt's from
+    its length, the answer's from the pieces of text that arrived (a streaming server sends about
+    one token per piece). Marked "estimated", so the page can say "about"."""
+    if request.prompt is not None:
+        prompt_text = request.prompt
+    else:
+        prompt_text = "\n".join(m.content for m in request.messages or [])
+    prompt = estimate_tokens(prompt_text)
+    return {"prompt": prompt, "completion": pieces, "total": prompt + pieces, "estimated": True}
 
 
 def transcript(messages: Sequence[Message]) -> str:
@@ -123,9 +139,8 @@ def build_request(
 
 
 def title_from(question: str, limit: int = 48) -> str:
-    """A short one-line title from the first question ("New chat" when it is empty)."""
+    """A short one-line title from the first question, as typed ("New chat" when it is empty)."""
     text = re.sub(r"\s+", " ", question).strip()
-    text = text.lstrip("#>*-` ").strip() or text
     if not text:
         return "New chat"
     if len(text) <= limit:
@@ -135,3 +150,100 @@ def title_from(question: str, limit: int = 48) -> str:
     if space >= limit // 2:
         cut = cut[:space]
     return cut.rstrip(" ,.;:-") + "…"
+
+
+def chosen(message: Any) -> bool:
+    """False for a candidate the person did not pick (it stays out of the conversation)."""
+    return ((getattr(message, "details", None) or {}).get("chosen", True)) is not False
+
+
+def _same_attempt(previous: Any, message: Any) -> bool:
+    """Candidates of one request: a run of answers with rising pane numbers."""
+    return previous.pane is not None and message.pane is not None and message.pane > previous.pane
+
+
+@dataclass(slots=True)
+class Turn:
+    """A question and its answers: the versions Regenerate made, oldest first, each the answer or
+    the candidates answered together.
+
+    The version on show is the newest with an answer not hidden (the newest, when all are); within
+    it, the conversation goes on with the chosen candidate."""
+
+    question: Any | None  # the user message; None for answers before any question
+    versions: list[list[Any]] = field(default_factory=list)
+
+    @property
+    def shown(self) -> int:
+        """Index of the version on show (-1 when there is none)."""
+        for i in range(len(self.versions) - 1, -1, -1):
+            if not all(getattr(m, "hidden", False) for m in self.versions[i]):
+                return i
+        return len(self.versions) - 1
+
+    @property
+    def answers(self) -> list[Any]:
+        """The version on show: one answer, or its candidates."""
+        return self.versions[self.shown] if self.versions else []
+
+    @property
+    def answer(self) -> Any | None:
+        """The answer the conversation goes on with."""
+        return next((m for m in self.answers if chosen(m)), self.answers[0] if self.answers else None)
+
+
+def turns(messages: Sequence[Any]) -> list[Turn]:
+    """Saved messages (with .role, .pane, .hidden, .details) grouped into turns, in order. System
+    messages are left out (the system prompt travels with the settings)."""
+    out: list[Turn] = []
+    for m in messages:
+        if m.role == "user":
+            out.append(Turn(m))
+        elif m.role == "assistant":
+            if not out:
+                out.append(Turn(None))
+            versions = out[-1].versions
+            if versions and _same_attempt(versions[-1][-1], m):
+                versions[-1].append(m)
+            else:
+                versions.append([m])
+    return out
+
+
+ANSWERED = ("complete", "stopped", "interrupted")
+"""Answers that go back to the model as context (when they have text)."""
+
+
+def history_of(thread: Sequence[Turn]) -> list[Message]:
+    """The turns as the model sees them: each question and the answer on show, if it has text."""
+    history = []
+    for turn in thread:
+        if turn.question is not None:
+            history.append(Message(role="user", content=turn.question.text))
+        m = turn.answer
+        if m is not None and m.status in ANSWERED and m.text:
+            history.append(Message(role="assistant", content=m.text))
+    return history
+
+
+def saved_request(thread: Sequence[Turn], index: int) -> CompletionRequest | None:
+    """The request that produced the answer on show of `thread[index]`, rebuilt from the saved
+    conversation and the settings saved with that answer (None when it cannot be rebuilt)."""
+    turn = thread[index]
+    answer = turn.answer
+    if turn.question is None or answer is None or not answer.model:
+        return None
+    saved = dict(answer.parameters or {})
+    dropped = int(saved.get("dropped_turns") or 0)
+    fields = {k: v for k, v in saved.items() if k in ModelParameters.model_fields}
+    try:
+        parameters = ModelParameters.model_validate(fields) if fields else None
+    except ValueError:
+        parameters = None
+    earlier = history_of(thread[dropped:index])
+    built = build_request(
+        [*earlier, Message(role="user", content=turn.question.text)], model=answer.model, parameters=parameters,
+        system_prompt=saved.get("system_prompt"), api=message_form(saved.get("api") or "completions"),
+    )
+    options = AnswerOptions.model_validate({k: v for k, v in saved.items() if k in AnswerOptions.model_fields})
+    return built.request if options.is_empty() else built.request.model_copy(update={"options": options})

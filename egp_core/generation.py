@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any, Protocol
 
+from egp_core.chat import estimated_usage
 from egp_core.errors import Busy, EGPError, error_to_dict
 from egp_core.types import Completion, CompletionRequest, Metrics, TokenUsage
 
@@ -203,6 +204,8 @@ class Generation:
         fields: dict[str, Any] = {"text": self.text, "status": self.status}
         if completion is not None:
             fields["usage"] = usage_dict(completion.usage)
+            if completion.usage is None and self.text:  # stopped or cut before the server counted
+                fields["usage"] = estimated_usage(self.request, completion.metrics.chunks)
             fields["metrics"] = metrics_dict(completion.metrics)
             fields["finish_reason"] = "stopped" if self.status == "stopped" else completion.finish_reason
             if completion.logprobs:

@@ -20,7 +20,7 @@ def test_a_prompt_streams_into_an_answer_with_a_receipt(app_env):
     details = receipt.proto.help  # the technical part, one click away
     assert "11 prompt + 7 completion = 18 tokens" in details
     assert "first token after" in details and "tokens/s" in details
-    assert any("This session: 1 answers · 18 tokens" in c for c in captions(at))
+    assert any("This session: 1 answer · 18 tokens" in c for c in captions(at))
     body = generation_bodies(app_env)[-1]
     assert body["model"] == "fake-model" and body["prompt"] == "What is the capital of France?"
     assert body["stream"] is True
@@ -56,14 +56,32 @@ def test_a_rate_limit_says_to_wait(app_env):
     assert len(generation_bodies(app_env)) == 3  # the first try and two retries
 
 
-def test_regenerate_replaces_the_last_answer(app_env):
+def click(at: AppTest, label: str, nth: int = 0) -> AppTest:
+    at.button(key=[b.key for b in at.button if b.label == label][nth]).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_regenerate_keeps_the_earlier_answers_as_versions(app_env):
     app_env.reply(text="First answer.")
     at = send(start(), "Tell me something")
     app_env.reply(text="Second answer.")
-    at.button(key=next(b.key for b in at.button if b.label == "Regenerate")).click().run()
-    assert "Second answer." in markdown(at)
-    assert "First answer." not in markdown(at)
+    click(at, "Regenerate")
+    assert "Second answer." in markdown(at) and "First answer." not in markdown(at)
+    assert "2/2" in captions(at)
     assert markdown(at).count("Tell me something") == 1
+    click(at, "‹")
+    assert "First answer." in markdown(at) and "Second answer." not in markdown(at)
+    assert "1/2" in captions(at)
+    # The answer on show is the one the next question builds on; the choice is saved.
+    app_env.reply(text="Third.")
+    send(at, "And then?")
+    prompt = generation_bodies(app_env)[-1]["prompt"]
+    assert "Assistant: First answer." in prompt and "Second answer." not in prompt
+    again = AppTest.from_file(APP, default_timeout=60)
+    again.query_params["c"] = at.query_params["c"][0] if isinstance(at.query_params["c"], list) else at.query_params["c"]
+    again.run()
+    assert "First answer." in markdown(again) and "1/2" in captions(again)
 
 
 def test_edit_an_earlier_question_and_resend(app_env):
@@ -74,6 +92,9 @@ def test_edit_an_earlier_question_and_resend(app_env):
     assert "Answer two." in markdown(at)
     edit_keys = [b.key for b in at.button if b.label == "Edit"]
     at.button(key=edit_keys[0]).click().run()
+    # It says first what goes away.
+    assert ("Sending replaces this question and its answer, and removes the 1 later question below and "
+            "their answers.") in captions(at)
     at.text_area(key=next(t.key for t in at.text_area if t.label == "Edit your question")).set_value(
         "Question one, edited"
     ).run()
@@ -128,6 +149,8 @@ def test_a_starter_prompt_can_be_clicked(app_env):
 def test_the_api_key_never_reaches_the_page_or_the_history(app_env, tmp_path):
     app_env.reply(text="Secretless.")
     at = send(start(), "Show me the code")
+    at.session_state["chat-code-open"] = True  # open "View code"
+    at.run()
     page = json.dumps([str(e.proto) for e in at.main] + [str(e.proto) for e in at.sidebar])
     assert SECRET not in page
     assert "EGP_API_KEY" in page  # the snippets read the key from the environment
@@ -234,3 +257,62 @@ def test_a_model_list_that_failed_is_read_again_on_the_next_run(app_env):
     at.run()
     assert not at.sidebar.error
     assert at.sidebar.selectbox(key="model").value == "fake-model"
+
+
+def test_questions_are_shown_as_typed_and_answers_keep_their_line_breaks(app_env):
+    app_env.reply(text="Roses are red\nViolets are blue\n\n- one\n- two\n\n```\nx = 1\ny = 2\n```")
+    at = send(start(), "2*3*4\n# My heading")
+    assert [t.value for t in at.text] == ["2*3*4\n# My heading"]  # st.text: no Markdown at all
+    assert not any("2*3*4" in m.value for m in at.markdown)
+    answer = next(m.value for m in at.markdown if "Roses" in m.value)
+    assert answer == "Roses are red  \nViolets are blue\n\n- one  \n- two\n\n```\nx = 1\ny = 2\n```"
+    assert open_store().list_conversations("local")[0].title == "2*3*4 # My heading"
+
+
+def copy_texts(at: AppTest) -> list[tuple[str, str]]:
+    return [(json.loads(e.proto.json)["help"], json.loads(e.proto.json)["text"])
+            for e in at.get("bidi_component") if e.proto.component_name == "egp_copy_button"]
+
+
+def test_every_question_and_answer_has_a_copy_button_with_its_exact_text(app_env):
+    app_env.reply(text="**Bold** answer\nwith a break.")
+    at = send(start(), "First *question*")
+    app_env.reply(text="Second.")
+    at = send(at, "Second question")
+    assert copy_texts(at) == [
+        ("Copy the question", "First *question*"), ("Copy the answer (as Markdown)", "**Bold** answer\nwith a break."),
+        ("Copy the question", "Second question"), ("Copy the answer (as Markdown)", "Second."),
+    ]
+
+
+def test_a_long_answer_is_drawn_in_the_blocks_of_the_live_view(app_env):
+    from ui.text import blocks, keep_line_breaks
+
+    text = "\n\n".join(f"Paragraph {i}: " + "words and more words " * 12 for i in range(40))
+    app_env.reply(text=text)
+    at = send(start(), "Write a lot")
+    shown = [m.value for m in at.markdown if m.value.startswith("Paragraph")]
+    assert len(shown) > 3
+    assert shown == [keep_line_breaks(b).strip() for b in blocks(text)]  # st.markdown strips each
+
+
+def test_view_code_shows_the_last_answer_of_the_open_conversation_after_a_reload(app_env):
+    app_env.reply(text="Hi Ann.")
+    at = start()
+    at.text_area(key="system_prompt").set_value("Be brief.").run()
+    at = send(at, "My name is Ann.")
+    app_env.reply(text="Ann.")
+    at = send(at, "What is my name?")
+    sent = generation_bodies(app_env)[-1]
+    conv = at.query_params["c"][0] if isinstance(at.query_params["c"], list) else at.query_params["c"]
+    again = AppTest.from_file(APP, default_timeout=60)  # a reload: a new session, nothing in memory
+    again.query_params["c"] = conv
+    again.run()
+    assert not again.code  # drawn only when opened
+    again.session_state["chat-code-open"] = True
+    again.run()
+    snippet = next(c.value for c in again.code if c.value.startswith("curl"))
+    body = json.loads(snippet.split("-d '", 1)[1].split("' \\\n", 1)[0])
+    assert body["prompt"] == sent["prompt"] and "System: Be brief." in body["prompt"]
+    assert body["model_parameters"] == sent["model_parameters"]
+    assert app_env.base_url in snippet

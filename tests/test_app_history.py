@@ -108,7 +108,7 @@ def totals(at: AppTest) -> str:
 def test_session_totals_count_only_answers_this_session_started(app_env):
     app_env.reply(text="Counted here.", usage={"prompt": 3, "completion": 2, "total": 5})
     at = send(start(), "First question")
-    assert totals(at).startswith("This session: 1 answers · 5 tokens")
+    assert totals(at).startswith("This session: 1 answer · 5 tokens")
     conv = at.session_state["conversation_id"]
     token = share_link(at).split("?share=")[1].strip()
     # Another session opens the same conversation: its answer was not started there.
@@ -126,7 +126,7 @@ def test_session_totals_count_only_answers_this_session_started(app_env):
                for c in [*viewer.sidebar.caption, *viewer.caption])
     # The first session still counts its own answer once, also after opening the list again.
     at.button(key=f"open-{conv}").click().run()
-    assert totals(at).startswith("This session: 1 answers · 5 tokens")
+    assert totals(at).startswith("This session: 1 answer · 5 tokens")
 
 
 def test_renaming_to_a_title_with_spaces_around_it_ends(app_env):

@@ -150,7 +150,8 @@ def test_transcript():
         ("  Explain\nthis   code\tplease ", "Explain this code please"),
         ("", "New chat"),
         ("   \n ", "New chat"),
-        ("# Heading question", "Heading question"),
+        ("# Heading question", "# Heading question"),  # as typed: the page shows it literally
+        ("2*3*4", "2*3*4"),
     ],
 )
 def test_title_from(question, title):
@@ -175,3 +176,23 @@ def test_empty_answers_are_left_out():
     assert built.request.prompt == "User: first\n\nUser: second\n\nUser: third\n\nAssistant:"
     chat = build_request(history, model="m", parameters=None, system_prompt=None, api="chat")
     assert [m.role for m in chat.request.messages] == ["user", "user", "user"]
+
+
+def test_turns_group_versions_and_candidates_and_show_the_newest_not_hidden():
+    from types import SimpleNamespace
+
+    from egp_core.chat import turns
+
+    def m(role, hidden=False, pane=None, chosen=None):
+        return SimpleNamespace(role=role, hidden=hidden, pane=pane,
+                               details=None if chosen is None else {"chosen": chosen})
+
+    q1, a1, a2, q2, a3 = m("user"), m("assistant", hidden=True), m("assistant"), m("user"), m("assistant", True)
+    c0, c1 = m("assistant", pane=0, chosen=False), m("assistant", pane=1, chosen=True)
+    grouped = turns([m("system"), q1, a1, a2, q2, a3, c0, c1])
+    assert [(t.question, t.versions) for t in grouped] == [(q1, [[a1], [a2]]), (q2, [[a3], [c0, c1]])]
+    assert grouped[0].answer is a2 and grouped[0].shown == 1
+    assert grouped[1].answers == [c0, c1] and grouped[1].answer is c1  # the candidate picked
+    c1.hidden = c0.hidden = True
+    assert grouped[1].shown == 1  # all hidden: the newest
+    assert turns([a2])[0].question is None and turns([q1])[0].answer is None and turns([q1])[0].shown == -1

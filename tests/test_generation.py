@@ -67,6 +67,10 @@ def test_cancel_closes_the_stream_and_saves_the_partial_answer_as_stopped(fake_e
     saved = store.get_message(mid)
     assert saved.status == "stopped" and saved.text and "alpha" in saved.text
     assert saved.finish_reason == "stopped"
+    # The server never counted: the tokens are estimated (the pieces that arrived), and say so.
+    assert saved.usage == {"prompt": 2, "completion": saved.metrics["chunks"], "total": 2 + saved.metrics["chunks"],
+                           "estimated": True}
+    assert saved.metrics["chunks"] == 2
 
 
 def test_a_dropped_connection_keeps_the_partial_answer_and_the_error(fake_egp, store):

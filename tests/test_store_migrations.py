@@ -149,10 +149,20 @@ def check_v8(conn: sa.Connection) -> None:
     assert details["m3"]["logprobs"][0][2][1] == ["page", -2.5]
 
 
+def seed_v9(conn: sa.Connection) -> None:
+    conn.execute(sa.update(s.messages).where(s.messages.c.id == "m2").values(hidden=True))
+
+
+def check_v9(conn: sa.Connection) -> None:
+    hidden = dict(conn.execute(sa.select(s.messages.c.id, s.messages.c.hidden)).all())
+    assert hidden["m2"] is True and not any(v for k, v in hidden.items() if k != "m2")  # old rows are shown
+
+
 SEEDS: dict[int, tuple[Callable, Callable]] = {1: (seed_v1, check_v1), 2: (seed_v2, check_v2),
                                                3: (seed_v3, check_v3), 4: (seed_v4, check_v4),
                                                5: (seed_v5, check_v5), 6: (seed_v6, check_v6),
-                                               7: (seed_v7, check_v7), 8: (seed_v8, check_v8)}
+                                               7: (seed_v7, check_v7), 8: (seed_v8, check_v8),
+                                               9: (seed_v9, check_v9)}
 
 
 def test_migrations_are_numbered_one_to_latest_and_all_seeded() -> None:

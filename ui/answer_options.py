@@ -153,9 +153,6 @@ def start(conversation_id: str, settings: Any, request: CompletionRequest, param
         mid = store.add_message(conversation_id, "assistant", "", status="streaming", model=settings.model,
                                 parameters=params, pane=i if n > 1 else None, details=details)
         gens.append((req, mid))
-    from ui import code_view
-
-    code_view.remember(settings.connection, gens[0][0], api=settings.api)
     for req, mid in gens:
         services.registry().start(services.new_answer(settings, req, mid))
 
@@ -258,4 +255,4 @@ def show_candidates(group: list, draw: Any, conversation_id: str, settings: Any 
                           on_click=pick, args=(conversation_id, m.id))
     if settings is not None and all(m.status != "streaming" for m in group):
         st.button("Regenerate", key=f"regen-{group[0].id}", icon=":material/refresh:", type="tertiary",
-                  on_click=lambda: conversation.regenerate(conversation_id, group[0].id, settings))
+                  on_click=lambda: conversation.regenerate(conversation_id, settings))

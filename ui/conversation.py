@@ -1,4 +1,4 @@
-"""Actions on a conversation: send a question, regenerate, edit and resend, stop.
+"""Actions on a conversation: send a question, regenerate, pick an answer's version, edit and resend, stop.
 
 Each action writes to the store first (nothing is lost), then starts the answer
 as a background Generation that saves itself as it streams.
@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from egp_core.chat import build_request, title_from
+from egp_core.chat import build_request, history_of, title_from, turns
 from egp_core.connections import message_form
 from egp_core.types import Message
 from ui import answer_options, services, state
 from ui.sidebar import Settings
-
-ANSWERED = ("complete", "stopped", "interrupted")
 
 
 def open_conversation(conversation_id: str | None) -> None:
@@ -30,13 +28,8 @@ def open_conversation(conversation_id: str | None) -> None:
 
 
 def history_for(conversation_id: str) -> list[Message]:
-    """The turns that go to the model: questions and the answers that have text."""
-    turns = []
-    for m in services.store().messages(conversation_id):
-        if m.role == "user" or (m.role == "assistant" and m.status in ANSWERED and m.text
-                                and answer_options.is_chosen(m)):
-            turns.append(Message(role=m.role, content=m.text))
-    return turns
+    """The turns that go to the model: questions and the answers on show that have text."""
+    return history_of(turns(services.store().messages(conversation_id)))
 
 
 def stop_running(conversation_id: str | None) -> None:
@@ -79,6 +72,7 @@ def answer(conversation_id: str, settings: Settings) -> None:
     params = settings.parameters.to_wire()
     params["dropped_turns"] = built.dropped_turns
     params["connection"] = settings.connection.name
+    params["api"] = settings.api
     if settings.system_prompt:
         params["system_prompt"] = settings.system_prompt
     questions = [m for m in store.messages(conversation_id) if m.role == "user"]
@@ -88,11 +82,20 @@ def answer(conversation_id: str, settings: Settings) -> None:
     answer_options.start(conversation_id, settings, built.request, params)  # one answer per candidate
 
 
-def regenerate(conversation_id: str, message_id: str, settings: Settings) -> None:
-    """Drop this answer (and anything after it) and answer the question again."""
+def regenerate(conversation_id: str, settings: Settings) -> None:
+    """Answer the last question again. The earlier answers stay, hidden, as versions to go back to."""
     stop_running(conversation_id)
-    services.store().delete_messages_from(conversation_id, message_id)
+    store = services.store()
+    last = turns(store.messages(conversation_id))[-1]
+    store.set_hidden([m.id for m in last.answers], True)
     answer(conversation_id, settings)
+
+
+def show_version(versions: list[list[str]], index: int) -> None:
+    """Show version `index` of an answer (its message ids, several for candidates), hide the others."""
+    store = services.store()
+    store.set_hidden([mid for i, version in enumerate(versions) if i != index for mid in version], True)
+    store.set_hidden(versions[index], False)
 
 
 def resend_edited(conversation_id: str, message_id: str, question: str, settings: Settings) -> None:

@@ -16,7 +16,7 @@ from egp_core.store.exchange import (
     import_json,
 )
 from ui import conversation, services, state
-from ui.browser import copy_button
+from ui.copy_button import copy_button
 
 PAGE = 50
 """Chats listed in the sidebar at first, and added by each "Show more"."""
@@ -172,7 +172,7 @@ def conversation_list(where=None) -> None:
     box = where or st.sidebar
     box.button("New chat", icon=":material/add:", on_click=_pick, args=(None,), width="stretch", key="new-chat")
     query = box.text_input("Search conversations", key=state.SEARCH, placeholder="Search titles and messages",
-                           label_visibility="collapsed")
+                           label_visibility="collapsed", live=True)  # filters as you type
     shown = st.session_state.setdefault(state.HISTORY_SHOWN, PAGE)
     # Chats only, filtered by the query (comparisons have their own list); one more than shown
     # tells whether there is a next page.

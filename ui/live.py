@@ -1,12 +1,15 @@
 """Watching an answer that streams in a background Generation, throttled.
 
 The page redraws the growing text a few times per second, never once per
-token. Finished paragraphs are drawn once, each batch in its own element, and
-only the unfinished end of the answer is redrawn: a redraw costs the same
+token. Finished blocks of paragraphs are drawn once, each in its own element
+(cut by ui.text.blocks, the same way a saved answer is drawn), and only the
+unfinished end of the answer is redrawn: a redraw costs the same
 (bytes over the websocket, Markdown for the browser to render) for a long
 answer as for a short one. The moment the answer ends, its last part is drawn
-without the cursor (we wait on the generation's done event, not a timer), so
-the complete text is on screen before the page reruns to add the receipt.
+without the cursor (we wait on the generation's done event, not a timer); the
+chat page then draws the saved answer through the same blocks (`show`) and
+carries on with its receipt, without a rerun, so the browser re-renders
+nothing it already shows.
 """
 
 from __future__ import annotations
@@ -17,17 +20,15 @@ from collections.abc import Callable
 import streamlit as st
 
 from egp_core.generation import Generation
+from ui.text import finished_blocks, keep_line_breaks
 
 CURSOR = " ▌"
 
 
 FLUSH_PAUSE = 0.05
-"""After the last redraw, a pause that lets Streamlit's event loop send it before the caller's
-rerun: the rerun starts with a full garbage collection that holds the GIL (and so the websocket)
+"""After the last redraw, a pause that lets Streamlit's event loop send it before a caller's
+rerun (the compare page's): the rerun starts with a full garbage collection that holds the GIL (and so the websocket)
 for 0.1-0.3 s."""
-
-BLOCK_CHARS = 2_000
-"""Finished paragraphs are moved out of the redrawn end once this many characters have piled up."""
 
 
 def redraw_interval(text_length: int) -> float:
@@ -35,39 +36,10 @@ def redraw_interval(text_length: int) -> float:
     return max(0.25, text_length / 40_000)
 
 
-def _fence(line: str) -> str | None:
-    stripped = line.lstrip(" ")
-    if len(line) - len(stripped) <= 3 and stripped[:3] in ("```", "~~~"):
-        return stripped[:3]
-    return None
-
-
-def finished_blocks(text: str, min_chars: int = BLOCK_CHARS) -> int:
-    """Length of the longest start of `text` made of whole Markdown blocks, if at least `min_chars`
-    long, else 0. A block ends at a blank line outside a code fence that is followed by an
-    unindented line (so list items' indented continuations and indented code stay together)."""
-    if len(text) < min_chars:
-        return 0
-    cut = 0
-    fence: str | None = None
-    pos = 0
-    lines = text.split("\n")
-    for i, line in enumerate(lines[:-1]):  # the last line may still be growing
-        marker = _fence(line)
-        if fence is None and marker:
-            fence = marker
-        elif fence is not None and marker == fence and not line.strip(" `~"):
-            fence = None
-        pos += len(line) + 1
-        nxt = lines[i + 1]
-        if fence is None and not line.strip() and nxt[:1] not in (" ", "\t", ""):
-            if pos >= min_chars:
-                cut = pos
-    return cut
-
-
 class LiveText:
-    """An answer drawn as it grows: finished blocks once, then the redrawn end."""
+    """An answer drawn as it grows: each finished block once, in its own element, then the redrawn
+    end. A saved answer is drawn through the same class in one go (`show`), so the page's elements
+    are the same before and after the answer ends and the browser re-renders nothing."""
 
     def __init__(self, area) -> None:
         body = area.container()
@@ -77,14 +49,13 @@ class LiveText:
         self._shown: str | None = None
 
     def draw(self, text: str, final: bool = False) -> None:
-        cut = finished_blocks(text[self._done:])
-        if cut:
-            self._blocks.markdown(text[self._done:self._done + cut])
+        while cut := finished_blocks(text[self._done:]):
+            self._blocks.markdown(keep_line_breaks(text[self._done:self._done + cut]))
             self._done += cut
         rest = text[self._done:]
         shown = rest if final else rest + CURSOR
         if shown != self._shown:
-            self._end.markdown(shown)
+            self._end.markdown(keep_line_breaks(shown))
             self._shown = shown
 
     @property
@@ -92,9 +63,14 @@ class LiveText:
         return len(self._shown or "")
 
 
+def show(text: str, area) -> None:
+    """A saved answer, in the blocks its live view drew."""
+    LiveText(area).draw(text, final=True)
+
+
 def watch(generation: Generation, text_area, notice_area) -> None:
     """Redraw `text_area` until the generation ends, then draw the whole answer without the
-    cursor. Streamlit may interrupt this loop (Stop, a new prompt, a closed tab): the
+    cursor; the caller then carries on drawing the page (a rerun would redraw all of it). Streamlit may interrupt this loop (Stop, a new prompt, a closed tab): the
     generation carries on or is cancelled by whoever interrupted, never by us."""
     live = LiveText(text_area)
     live.draw(generation.text)
@@ -102,7 +78,6 @@ def watch(generation: Generation, text_area, notice_area) -> None:
     while True:
         if generation.wait(redraw_interval(live.redrawn_length)):
             live.draw(generation.text, final=True)
-            time.sleep(FLUSH_PAUSE)
             return
         # Touching session state is where Streamlit notices a pending rerun (a Stop click)
         # even when no new text arrived, so Stop is never held up by a silent stream.

@@ -9,6 +9,7 @@ import streamlit as st
 from egp_core.pricing import estimate_cost, format_cost, price_for
 from egp_core.prompts import ref_label
 from ui import state
+from ui.text import plural
 
 FINISH_WORDS = {
     "stop": "Finished",
@@ -43,14 +44,15 @@ def receipt_text(
     """One short line in plain words: model · tokens · how it ended · cost · saved prompt
     (the technical details: receipt_details)."""
     parts = [f"**{model or 'unknown model'}**"]
+    about = "about " if usage and usage.get("estimated") else ""  # counted by us, not the server
     if usage:
-        parts.append(f"{usage.get('total') or 0:,} tokens")
-    elif (metrics or {}).get("chunks"):  # stopped or cut before the server counted
+        parts.append(f"{about}{usage.get('total') or 0:,} tokens")
+    elif (metrics or {}).get("chunks"):  # stopped or cut before the server counted (older answers)
         parts.append("tokens not counted")
     parts.append(finish_words(status, finish_reason))
     cost = cost_of(model, usage, prices)
     if cost is not None:
-        parts.append(f"cost {format_cost(cost)}")
+        parts.append(f"cost {about}{format_cost(cost)}")
     if ref_label(prompt):
         parts.append(ref_label(prompt))
     return " · ".join(parts)
@@ -60,9 +62,13 @@ def receipt_details(*, usage: dict | None, metrics: dict | None) -> str:
     """The technical part, one click away: the token split, time to first token, speed."""
     lines = []
     if usage:
-        lines.append(f"{usage.get('prompt') or 0} prompt + {usage.get('completion') or 0} completion"
+        lines.append(f"{'about ' if usage.get('estimated') else ''}"
+                     f"{usage.get('prompt') or 0} prompt + {usage.get('completion') or 0} completion"
                      f" = {usage.get('total') or 0} tokens (prompt: your question with the earlier turns and "
                      "the system prompt; completion: the answer)")
+        if usage.get("estimated"):
+            lines.append("The server stopped before counting tokens: the prompt's are estimated from its "
+                         "length, the answer's from the pieces of text that arrived.")
     metrics = metrics or {}
     if not usage and metrics.get("chunks"):
         lines.append(f"The server stopped before counting tokens; {metrics['chunks']} pieces of text arrived.")
@@ -116,7 +122,7 @@ def add_to_totals(message: Any, prices: dict | None = None) -> None:
 def show_totals() -> None:
     totals = st.session_state[state.TOTALS]
     text = (
-        f"This session: {totals['answers']} answers · {totals['total']:,} tokens "
+        f"This session: {plural(totals['answers'], 'answer')} · {totals['total']:,} tokens "
         f"({totals['prompt']:,} prompt, {totals['completion']:,} completion)"
     )
     if totals["cost"] is not None:

@@ -39,7 +39,6 @@ CLOSE_SIDEBAR = "close_sidebar"  # a conversation was picked: close the sidebar 
 UNAVAILABLE = "chat_unavailable"  # why no question can be sent now (the chosen connection's state), or None
 EVAL_RUN = "eval_run"  # the evaluation on screen (mirrors ?run=)
 EVAL_DATASET = "eval_dataset"  # id of the dataset being set up for a new evaluation
-LAST_REQUEST = "last_request"  # (base_url, connection kind, account id, CompletionRequest, api) for "View code"
 CANDIDATES = "candidates"  # answers asked for at once (1-4)
 SEED_ON = "seed_on"  # whether a seed is pinned
 SEED = "seed"
@@ -78,7 +77,6 @@ DEFAULTS: dict[str, Any] = {
     PRESENT: False,
     CONFIRM_DELETE: None,
     UNAVAILABLE: None,
-    LAST_REQUEST: None,
     EVAL_RUN: None,
     EVAL_DATASET: None,
     PROMPT_OPEN: None,

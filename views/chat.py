@@ -59,6 +59,8 @@ def main() -> None:
     totals_area = st.sidebar.empty()
     history.export_import()
 
+    # Stop sits right above the input while an answer streams (ui.messages draws it here).
+    stop_area = st.bottom.empty()
     prompt = st.chat_input(st.session_state.get(state.UNAVAILABLE) or "Ask anything", key="chat-input",
                            disabled=settings is None)
     picked = prompt_picker.take("chat")  # queued by the picker's Send (drawn below)
@@ -94,11 +96,11 @@ def main() -> None:
             show_totals()
         return
 
-    messages.render(conv_id, settings)
+    messages.render(conv_id, settings, stop_area=stop_area)
     prompt_picker.form("chat", disabled=settings is None)
     with totals_area.container():
         show_totals()
-    code_view.show_last("chat-code")
+    code_view.show_for_conversation(conv_id, settings.connection if settings else None, key="chat-code")
 
 
 main()

@@ -240,6 +240,11 @@ def _m8_message_details(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE messages ADD COLUMN details JSON")
 
 
+def _m9_hidden_answers(conn: Connection) -> None:
+    """Earlier versions of an answer (kept by Regenerate) are hidden, not deleted."""
+    conn.exec_driver_sql("ALTER TABLE messages ADD COLUMN hidden BOOLEAN DEFAULT FALSE NOT NULL")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "conversations and messages", _m1_conversations_and_messages),
     (2, "share links", _m2_shares),
@@ -249,6 +254,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (6, "demo rounds and audience votes", _m6_demo_rounds),
     (7, "evaluations", _m7_evaluations),
     (8, "message details", _m8_message_details),
+    (9, "hidden answers", _m9_hidden_answers),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -77,6 +77,7 @@ messages = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("pane", sa.Integer),
     sa.Column("details", sa.JSON),  # token probabilities, the picked candidate (migration 8)
+    sa.Column("hidden", sa.Boolean, nullable=False, server_default=sa.false()),  # an earlier version of an answer
     sa.UniqueConstraint("conversation_id", "seq", name="uq_messages_conversation_seq"),
 )
 

@@ -62,6 +62,7 @@ class Message:
     created_at: datetime
     updated_at: datetime
     details: dict[str, Any] | None = None  # {"logprobs": [[token, logprob, [[alt, logprob]]]], "chosen": bool}
+    hidden: bool = False  # an earlier version of an answer, kept by Regenerate
 
 
 def new_id() -> str:
@@ -320,6 +321,15 @@ class Store:
                 return 0
             result = conn.execute(sa.delete(s.messages).where(m.conversation_id == conversation_id,
                                                               m.seq >= seq))
+        return result.rowcount
+
+    def set_hidden(self, message_ids: list[str], hidden: bool) -> int:
+        """Hide (or show again) earlier versions of an answer. Returns how many changed."""
+        if not message_ids:
+            return 0
+        m = s.messages.c
+        with self._write() as conn:
+            result = conn.execute(sa.update(s.messages).where(m.id.in_(message_ids)).values(hidden=hidden))
         return result.rowcount
 
     def mark_interrupted(self, stale_after_seconds: float = 30) -> int:

@@ -67,7 +67,8 @@ def send(at: AppTest, text: str) -> AppTest:
 
 
 def markdown(at: AppTest) -> list[str]:
-    return [m.value for m in at.markdown]
+    """The text of every Markdown element and of every `st.text` (questions are shown as typed)."""
+    return [m.value for m in at.markdown] + [t.value for t in at.text]
 
 
 def captions(at: AppTest) -> list[str]:
