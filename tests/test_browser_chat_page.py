@@ -150,10 +150,12 @@ def test_edit_says_what_goes_away_with_send_and_cancel_together_and_regenerate_k
 
     page.locator(USER).first.get_by_role("button", name="Edit").click()
     page.get_by_text("removes the 1 later question below").wait_for()
-    send = page.locator("[class*='st-key-edit-send-'] button").first
-    cancel = page.locator("[class*='st-key-edit-cancel-'] button").first
-    s, c = send.bounding_box(), cancel.bounding_box()
-    assert abs(s["y"] - c["y"]) < 5 and 0 <= c["x"] - (s["x"] + s["width"]) < 40  # side by side
+    wait_idle(page)
+    (sx, sy, sw), (cx, cy, _) = page.evaluate(  # both at once: the page may scroll in between
+        "() => ['edit-send-', 'edit-cancel-'].map(k => document.querySelector(`[class*='st-key-${k}'] button`))"
+        ".map(b => b.getBoundingClientRect()).map(r => [r.x, r.y, r.width])")
+    assert abs(sy - cy) < 5 and 0 <= cx - (sx + sw) < 40  # side by side
     page.screenshot(path=str(shots / "edit-desktop.png"))
+    cancel = page.locator("[class*='st-key-edit-cancel-'] button").first
     cancel.click()
     cancel.wait_for(state="detached")

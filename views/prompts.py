@@ -15,7 +15,7 @@ from egp_core.store.prompt_exchange import export_prompts_json, import_prompts_j
 from egp_core.store.prompts import KEEP_DELETED
 from egp_core.templates import TemplateError, check
 from ui import prompt_picker, services, state
-from ui.browser import copy_button
+from ui.copy_button import copy_button
 from ui.history import plain, share_url
 
 SHARE_QUERY = "shared_prompt"
