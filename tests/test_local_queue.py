@@ -1,8 +1,9 @@
-"""One generation at a time, FIFO; a disconnect frees the engine; a full queue is 503.
+"""Up to `slots` generations at a time, the rest wait FIFO; a disconnect frees a slot; a full queue is 503.
 
 "Long" requests ask for 4000 tokens of a story the model keeps writing at
 temperature 0 (well over 30 s of work), so an engine that was not freed by a
-disconnect stays busy far past the 5 s the tests wait for it.
+disconnect stays busy far past the 5 s the tests wait for it. To make requests
+wait, the tests first fill every slot with long streams (`fill_slots`).
 """
 
 from __future__ import annotations
@@ -66,6 +67,22 @@ def send_without_reading(
     return conn
 
 
+def fill_slots(server) -> list[Stream]:
+    """Long streams in every slot of the model, each already generating."""
+    slots = server.health()["models"][0]["slots"]
+    streams = []
+    for _ in range(slots):
+        streams.append(open_stream(server.base_url, LONG))
+        first_delta(streams[-1])
+    assert server.health()["active"] == slots
+    return streams
+
+
+def close_all(streams: list[Stream]) -> None:
+    for stream in streams:
+        stream.close()
+
+
 @pytest.fixture
 def server(local_server):
     local_server.wait_idle()
@@ -105,31 +122,30 @@ def test_health_and_listings_answer_while_generating(server):
         r.close()
 
 
-def test_disconnect_while_queued_leaves_the_queue_and_spares_the_running_job(server):
-    running = open_stream(server.base_url, LONG)
-    first_delta(running)
+def test_disconnect_while_queued_leaves_the_queue_and_spares_the_running_jobs(server):
+    running = fill_slots(server)
     try:
         queued_stream = open_stream(server.base_url, LONG)
         server.wait_until(lambda h: h["queue_length"] == 1)
         queued_stream.close()
         health = server.wait_until(lambda h: h["queue_length"] == 0, FREED_WITHIN)
-        assert health["busy"] is True
+        assert health["active"] == len(running)
 
         queued_plain = send_without_reading(server.base_url, LONG)
         server.wait_until(lambda h: h["queue_length"] == 1)
         queued_plain.close()
         health = server.wait_until(lambda h: h["queue_length"] == 0, FREED_WITHIN)
-        assert health["busy"] is True
-        # the running job still streams
-        assert "completion" in first_delta(running)
+        assert health["active"] == len(running)
+        # the running jobs still stream
+        for stream in running:
+            assert "completion" in first_delta(stream)
     finally:
-        running.close()
+        close_all(running)
     server.wait_until(lambda h: not h["busy"], FREED_WITHIN)
 
 
 def test_queued_requests_run_in_arrival_order(server):
-    running = open_stream(server.base_url, LONG)
-    first_delta(running)
+    running = fill_slots(server)
     finished: list[int] = []
     lock = threading.Lock()
 
@@ -146,16 +162,16 @@ def test_queued_requests_run_in_arrival_order(server):
             t.start()
             threads.append(t)
             server.wait_until(lambda h, n=i: h["queue_length"] == n)
+        running[0].close()  # one slot frees: the waiting requests go through it one by one
+        for t in threads:
+            t.join(60)
     finally:
-        running.close()
-    for t in threads:
-        t.join(60)
+        close_all(running)
     assert finished == [1, 2, 3, 4]
 
 
 def test_full_queue_answers_503_with_retry_after(server):
-    running = open_stream(server.base_url, LONG)
-    first_delta(running)
+    running = fill_slots(server)
     waiting: list[Stream] = []
     try:
         for n in range(1, 9):
@@ -166,7 +182,7 @@ def test_full_queue_answers_503_with_retry_after(server):
         assert r.headers["Retry-After"] == "1"
         assert "busy" in r.json()["detail"]
     finally:
-        running.close()
+        close_all(running)
     # the queued ones are then served, in order
     for w in waiting:
         assert first_delta(w)["completion"]["text"] is not None

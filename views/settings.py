@@ -19,6 +19,7 @@ from egp_core.connections import (
     test_connection,
     test_new_connection,
 )
+from egp_core.local.sampling import DEFAULTS as LOCAL_DEFAULTS
 from egp_core.pricing import DEFAULT_PRICES, LOCAL_MODEL
 from ui import services, state
 
@@ -98,6 +99,7 @@ def local_status() -> None:
                 st.code(server.error_detail, language=None, wrap_lines=True)
     elif not server.is_ready():
         st.info("The local model is loading; Test connection works in a few seconds.", icon=":material/hourglass_top:")
+    st.caption(f"Settings a request leaves out: {LOCAL_DEFAULTS}.")
 
 
 ADD_FIELDS = ("add-kind", "add-name", "add-url", "add-key", "add-account")

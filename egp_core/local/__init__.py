@@ -1,7 +1,12 @@
 """The embedded local model: an EGP-compatible server on llama.cpp.
 
 Modules:
-- `engine`: one model (`Engine`): chat template, FIFO queue, token streaming, cancel.
+- `engine`: one model (`Engine`): chat template, FIFO queue, worker thread, cancel.
+- `batch`: several sequences decoded together in one llama.cpp context, prefix reuse.
+- `sampling`: the parameters, their defaults (anti-loop penalties), a sampler per sequence.
+- `threads`: how many threads to use: the machine's cores minus the ones others keep busy.
+- `kvcache`: a bounded RAM cache of KV state per token prefix.
+- `jobs`: a request (`Job`) and its events.
 - `textstream`: stop sequences across tokens, whole UTF-8 characters only.
 - `registry`: the models served, by id (bundled SmolLM2 first, then $EGP_LOCAL_MODELS).
 - `server`: `create_app()`, the FastAPI app speaking ../shared/PROTOCOL.md.
@@ -18,7 +23,8 @@ In the app:
 
 While the model loads, completions requests wait for it (then 503 + Retry-After: 1
 after 120 s); `GET /health` answers at once with
-`{"status": "loading"|"ok"|"error", "ready", "busy", "queue_length", "error", "models": [...]}`.
+`{"status": "loading"|"ok"|"error", "ready", "busy", "active", "slots", "queue_length", "error",
+"models": [...]}` (`active`: requests generating now, at most `slots`; `queue_length`: waiting).
 
 Environment: EGP_LOCAL_MODELS (extra GGUF files, comma-separated; model id = file
 name without .gguf), EGP_LOCAL_API_KEY (required x-api-key when set; /health is open).

@@ -8,8 +8,7 @@ import socket
 
 import uvicorn
 
-from egp_core.local.engine import DEFAULT_MAX_WAITING, model_specs
-from egp_core.local.launcher import default_threads
+from egp_core.local.engine import DEFAULT_MAX_WAITING, MAX_SLOTS, model_specs
 from egp_core.local.registry import Registry
 from egp_core.local.server import create_app
 
@@ -33,7 +32,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--n-ctx", type=int, default=None, help="context size in tokens (default: the model's, at most 8192)"
     )
-    parser.add_argument("--threads", type=int, default=default_threads(), help="CPU threads for llama.cpp")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="most CPU threads for llama.cpp (default: this machine's cores; fewer while other programs keep some busy)",
+    )
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        default=None,
+        help=f"requests decoded together per model (default: up to {MAX_SLOTS}, as memory allows)",
+    )
     parser.add_argument(
         "--max-waiting", type=int, default=DEFAULT_MAX_WAITING, help="queued requests per model before 503"
     )
@@ -45,7 +55,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     registry = Registry(
-        model_specs(args.models), n_ctx=args.n_ctx, n_threads=args.threads, max_waiting=args.max_waiting
+        model_specs(args.models), n_ctx=args.n_ctx, n_threads=args.threads, slots=args.parallel,
+        max_waiting=args.max_waiting,
     )
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

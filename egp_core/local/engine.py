@@ -1,21 +1,42 @@
-"""One local model on llama.cpp: loading, chat templates, a FIFO queue, generation.
+"""One local model on llama.cpp: loading, chat templates, a queue, batched generation.
 
-An `Engine` owns one `llama_cpp.Llama` and one worker thread. Jobs wait in a
-bounded FIFO queue and run one at a time; each job pushes its events
-(`Delta`, `Finished`, `Failed`) into a sink callback from the worker thread.
-Cancelling a job removes it from the queue, or stops it between two tokens
-(or, while the prompt is evaluated, between two steps of llama.cpp's graph).
+An `Engine` owns one model, one llama.cpp context with several sequences
+(`batch.Batcher`) and one worker thread. Jobs wait in a bounded FIFO queue
+until one of the `slots` sequences is free (up to 4, fewer when memory is
+short); all running jobs are then decoded together, one batch per token, each
+with its own sampling parameters, stop sequences and cancellation. Each job
+pushes its events (`Delta`, `Finished`, `Failed`) into its sink callback from
+the worker thread. Cancelling a job removes it from the queue, or frees its
+slot before the next step (or, while only cancelled prompts are evaluated,
+between two steps of llama.cpp's graph).
 
-Sampling defaults when the request leaves a parameter out: temperature 0.2,
-top_p 0.95, top_k 40 (llama.cpp's), min_p 0.05, no penalties, max_tokens =
-what is left of the context.
+Threads: as many as the machine's cores, lowered between steps to the cores
+other programs leave free (`threads.ThreadPolicy`). Prompts reuse the longest
+prefix already in a slot or saved in RAM (`kvcache.PrefixCache`).
+
+Sampling defaults when a request leaves a parameter out: see
+`sampling.DEFAULTS` (a repetition penalty included: a 135M model loops
+without one).
+
+What a request may carry, for the OpenAI-shaped routes (issue 14), all in
+`SamplingParams`, each read only by `sampling.Sampler`:
+- `seed`: the chain's final draw is seeded with it, so the same seed and
+  parameters give the same text (the batch does not change a sequence's
+  logits: tests/test_local_batch.py checks batched = alone, token for token);
+- `logprobs` / `top_logprobs` (0-5): each `Delta` then carries the
+  `TokenLogprob`s of the tokens behind its text;
+- `grammar`: a GBNF grammar (root rule `root`) added first in the chain
+  (llama_sampler_init_grammar), e.g. JSON mode from `llama_cpp.llama_grammar.JSON_GBNF`;
+- `n` candidates: submit n jobs with seeds seed, seed+1, ... on the same
+  tokens; they run side by side in n slots and each evaluates the prompt
+  (a later step could copy the first one's KV, llama_memory_seq_cp).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import random
+import queue
 import threading
 import time
 from collections import deque
@@ -23,22 +44,26 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from egp_core.local.textstream import StopScanner, Utf8Joiner
-from egp_core.types import Message, ModelParameters
+from egp_core.local.batch import Batcher
+from egp_core.local.jobs import STOPPED_MESSAGE, Delta, Event, Failed, Finished, Job, Sink
+from egp_core.local.kvcache import PrefixCache
+from egp_core.local.sampling import SamplingParams
+from egp_core.local.threads import ThreadPolicy
+from egp_core.types import Message
+
+__all__ = [
+    "STOPPED_MESSAGE", "Delta", "EmptyPrompt", "Engine", "Event", "Failed", "Finished", "Job",
+    "ModelNotReady", "ModelSpec", "PromptTooLong", "QueueFull", "SamplingParams", "Sink",
+    "TemplateRefused", "default_model_path", "model_specs",
+]
 
 log = logging.getLogger(__name__)
-
-# llama.cpp's OpenMP threads spin while waiting by default; when other programs
-# share the cores (the app, a browser, tests) that spinning slows generation
-# down tenfold. Passive waiting costs little when the machine is idle. It must be
-# set before llama.cpp is loaded, so this module never imports llama_cpp at the top.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 DEFAULT_MODEL_ID = "SmolLM2-135M-Instruct"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MAX_CONTEXT = 8192  # cap on n_ctx; the bundled model was trained with 8192
 DEFAULT_MAX_WAITING = 8
-STOPPED_MESSAGE = "The local model stopped before finishing this answer (the request was cancelled or the server is shutting down). Try again."
+MAX_SLOTS = 4  # sequences decoded together
 
 
 def default_model_path() -> Path:
@@ -87,75 +112,7 @@ def model_specs(extra: str | None = None) -> list[ModelSpec]:
     return specs
 
 
-# ---- values ---------------------------------------------------------------------------
-
-
-MAX_TOP_LOGPROBS = 5
-
-
-@dataclass(frozen=True, slots=True)
-class SamplingParams:
-    """How one job picks its tokens. `seed`: None draws a fresh one; the same seed and parameters
-    give the same text. `logprobs`: report each token's log probability, with `top_logprobs`
-    (0-5) alternatives. `grammar`: a GBNF grammar (root rule `root`), e.g. JSON mode."""
-
-    temperature: float = 0.2
-    max_tokens: int | None = None
-    stop: tuple[str, ...] = ()
-    top_p: float = 0.95
-    top_k: int = 40
-    frequency_penalty: float = 0.0
-    presence_penalty: float = 0.0
-    seed: int | None = None
-    logprobs: bool = False
-    top_logprobs: int = 0
-    grammar: str | None = None
-
-    @classmethod
-    def from_model_parameters(cls, p: ModelParameters | None) -> SamplingParams:
-        p = p or ModelParameters()
-        d = cls()
-        return cls(
-            temperature=d.temperature if p.temperature is None else p.temperature,
-            max_tokens=p.max_tokens,
-            stop=tuple(p.stop_sequences or ()),
-            top_p=d.top_p if p.top_p is None else p.top_p,
-            top_k=d.top_k if p.top_k is None else p.top_k,
-            frequency_penalty=p.frequency_penalty or 0.0,
-            presence_penalty=p.presence_penalty or 0.0,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class TokenLogprob:
-    """One generated token with its log probability and the most likely alternatives."""
-
-    token: bytes
-    logprob: float
-    top: tuple[tuple[bytes, float], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Delta:
-    text: str
-    logprobs: tuple[TokenLogprob, ...] = ()  # the tokens behind `text`, when the job asked for logprobs
-
-
-@dataclass(frozen=True, slots=True)
-class Finished:
-    finish_reason: str  # "stop" or "length"
-    prompt_tokens: int
-    completion_tokens: int
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    message: str
-    status: int = 500  # for a whole (non-streamed) answer: 503 when trying again may work
-
-
-Event = Delta | Finished | Failed
-Sink = Callable[[Event], None]
+# ---- errors ---------------------------------------------------------------------------
 
 
 class PromptTooLong(ValueError):
@@ -185,51 +142,59 @@ class ModelNotReady(RuntimeError):
     """The model is loading, or failed to load (then the message says why)."""
 
 
-class Job:
-    """One generation request: prompt tokens, parameters, and where its events go."""
 
-    def __init__(self, tokens: Sequence[int], params: SamplingParams, sink: Sink) -> None:
-        self.tokens = list(tokens)
-        self.params = params
-        self.sink = sink
-        self.cancelled = threading.Event()
-        self.done = threading.Event()
+
+def default_slots(n_ctx_seq: int, bytes_per_token: int, slots: int = MAX_SLOTS) -> int:
+    """How many sequences of `n_ctx_seq` tokens fit an eighth of the available memory (1 to `slots`)."""
+    from egp_core.local.kvcache import default_budget
+
+    budget = default_budget() * 10 // 8  # default_budget is a tenth of MemAvailable
+    return max(1, min(slots, budget // max(1, n_ctx_seq * bytes_per_token)))
 
 
 # ---- the engine ------------------------------------------------------------------------
 
 
 class Engine:
-    """One model, loaded once, generating one job at a time in FIFO order."""
+    """One model, loaded once, generating up to `slots` jobs at a time; the rest wait in FIFO order.
+
+    `n_threads`: the most threads llama.cpp may use (default: the machine's
+    cores); a fixed count when `adaptive_threads` is False. `slots`: sequences
+    decoded together (default: up to 4, as memory allows).
+    """
 
     def __init__(
         self,
         spec: ModelSpec,
         *,
         n_ctx: int | None = None,
-        n_threads: int = 2,
+        n_threads: int | None = None,
+        slots: int | None = None,
         max_waiting: int = DEFAULT_MAX_WAITING,
+        adaptive_threads: bool = True,
+        cache_budget: int | None = None,
     ) -> None:
         self.spec = spec
         self.id = spec.id
         self._want_ctx = n_ctx
-        self._n_threads = n_threads
+        self._want_slots = slots
+        self.policy = ThreadPolicy(n_threads, fixed=None if adaptive_threads else n_threads)
+        self._cache_budget = cache_budget
         self.max_waiting = max_waiting
         self.state = "unloaded"  # unloaded | loading | ready | error
         self.error: str | None = None  # for a person: what happened, what to do
         self.error_detail: str | None = None  # the technical reason
-        self.n_ctx: int | None = None
-        self._llm = None
+        self.n_ctx: int | None = None  # tokens one request may use (prompt + answer)
+        self.slots = 0
+        self._model = None
+        self._batcher: Batcher | None = None
         self._formatter = None
         self._template_bos = ""
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._waiting: deque[Job] = deque()
-        self._current: Job | None = None
         self._closed = False
         self._loaded = threading.Event()
-        self._abort_check: Callable[[], bool] = _never
-        self._set_abort: Callable[[bool], None] = lambda on: None
 
     # -- loading
 
@@ -259,25 +224,29 @@ class Engine:
 
     def _load(self) -> None:
         try:
-            from llama_cpp import Llama
+            import llama_cpp
+            from llama_cpp._internals import LlamaModel
 
             if not self.spec.path.is_file():
                 raise FileNotFoundError(f"model file not found: {self.spec.path}")
-            n_ctx = self._want_ctx or min(self._trained_context(), MAX_CONTEXT)
-            llm = Llama(
-                model_path=str(self.spec.path),
-                n_ctx=n_ctx,
-                n_threads=self._n_threads,
-                n_threads_batch=self._n_threads,
-                verbose=False,
+            trained, bytes_per_token = self._read_metadata()
+            n_ctx = self._want_ctx or min(trained, MAX_CONTEXT)
+            model = LlamaModel(
+                path_model=str(self.spec.path), params=llama_cpp.llama_model_default_params(), verbose=False
             )
-            self._install_abort(llm)
-            self._llm = llm
-            self.n_ctx = llm.n_ctx()
-            self._setup_template(llm)
+            slots = self._want_slots or default_slots(n_ctx, bytes_per_token)
+            cache = PrefixCache(self._cache_budget)
+            self._batcher = Batcher(model, n_slots=slots, n_ctx_seq=n_ctx, policy=self.policy, cache=cache)
+            self._model = model
+            self.n_ctx = self._batcher.n_ctx_seq
+            self.slots = slots
+            self._setup_template(model)
             threading.Thread(target=self._work, name=f"engine-{self.id}", daemon=True).start()
             self.state = "ready"
-            log.info("local model %s loaded (context %d tokens)", self.id, self.n_ctx)
+            log.info(
+                "local model %s loaded (context %d tokens, %d slots, up to %d threads)",
+                self.id, self.n_ctx, slots, self.policy.max_threads,
+            )
         except Exception as exc:  # noqa: BLE001 - any failure is reported, not raised
             log.exception("local model %s failed to load", self.id)
             self.error_detail = f"{type(exc).__name__}: {exc}"
@@ -289,8 +258,8 @@ class Engine:
         finally:
             self._loaded.set()
 
-    def _trained_context(self) -> int:
-        """The context length the model was trained with, read from the GGUF metadata only."""
+    def _read_metadata(self) -> tuple[int, int]:
+        """The trained context length and KV bytes per token (f16), read from the GGUF metadata only."""
         import ctypes
 
         import llama_cpp
@@ -310,8 +279,15 @@ class Engine:
                 n = llama_cpp.llama_model_meta_val_str(model, key.encode(), buf, len(buf))
                 return buf.value.decode() if n >= 0 else ""
 
-            value = meta(f"{meta('general.architecture')}.context_length")
-            return int(value) if value.isdigit() else 2048
+            arch = meta("general.architecture")
+
+            def number(key: str, default: int) -> int:
+                value = meta(f"{arch}.{key}")
+                return int(value) if value.isdigit() else default
+
+            heads = number("attention.head_count", 1)
+            kv_width = number("embedding_length", 4096) * number("attention.head_count_kv", heads) // heads
+            return number("context_length", 2048), 2 * 2 * number("block_count", 32) * kv_width
         finally:
             llama_cpp.llama_model_free(model)
 
@@ -330,12 +306,27 @@ class Engine:
             template=template, eos_token=vocab_text[0], bos_token=vocab_text[1]
         )
 
+    def _setup_template(self, model) -> None:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        template = model.metadata().get("tokenizer.chat_template")
+        if not template:
+            return
+        vocab_text = [
+            model.detokenize([t], special=True).decode("utf-8", "replace") if t >= 0 else ""
+            for t in (model.token_eos(), model.token_bos())
+        ]
+        self._template_bos = vocab_text[1]
+        self._formatter = Jinja2ChatFormatter(
+            template=template, eos_token=vocab_text[0], bos_token=vocab_text[1]
+        )
+
     def _require_ready(self):
         if self.state == "error":
             raise ModelNotReady(self.error or f"The local model {self.id} could not be loaded.")
-        if self.state != "ready" or self._llm is None:
+        if self.state != "ready" or self._model is None:
             raise ModelNotReady(f"The local model {self.id} is still loading. Try again in a moment.")
-        return self._llm
+        return self._model
 
     # -- prompts
 
@@ -345,23 +336,23 @@ class Engine:
 
     def tokenize_messages(self, messages: Sequence[Message]) -> list[int]:
         """The model's chat template applied to the messages, ready for the assistant's turn."""
-        llm = self._require_ready()
+        model = self._require_ready()
         if self._formatter is None:
             text = "".join(f"{m.role}: {m.content}\n" for m in messages) + "assistant:"
-            return llm.tokenize(text.encode("utf-8", "replace"), add_bos=True, special=False)
+            return model.tokenize(text.encode("utf-8", "replace"), add_bos=True, special=False)
         try:
             rendered = self._formatter(messages=[m.model_dump() for m in messages]).prompt
         except Exception as exc:  # noqa: BLE001 - templates raise what they like (e.g. roles must alternate)
             raise TemplateRefused(str(exc) or type(exc).__name__) from exc
         add_bos = not (self._template_bos and rendered.startswith(self._template_bos))
-        return llm.tokenize(rendered.encode("utf-8", "replace"), add_bos=add_bos, special=True)
+        return model.tokenize(rendered.encode("utf-8", "replace"), add_bos=add_bos, special=True)
 
     def tokenize_prompt(self, prompt: str) -> list[int]:
         """A completions prompt: one user turn for a chat model, raw text otherwise."""
-        llm = self._require_ready()
+        model = self._require_ready()
         if self._formatter is not None:
             return self.tokenize_messages([Message(role="user", content=prompt)])
-        return llm.tokenize(prompt.encode("utf-8", "replace"), add_bos=True, special=False)
+        return model.tokenize(prompt.encode("utf-8", "replace"), add_bos=True, special=False)
 
     def check_fits(self, tokens: Sequence[int]) -> None:
         """Raises PromptTooLong unless at least one token can be generated after the prompt."""
@@ -388,18 +379,40 @@ class Engine:
         return job
 
     def cancel(self, job: Job) -> None:
-        """Stops a job: removed if still waiting, stopped at the next token if running."""
+        """Stops a job: removed if still waiting; its slot is freed before the next step if running."""
         job.cancelled.set()
         with self._cond:
             try:
                 self._waiting.remove(job)
             except ValueError:
+                self._cond.notify()
                 return
         job.done.set()
 
+    def run(self, tokens: Sequence[int], params: SamplingParams, timeout: float = 600) -> Iterator[Event]:
+        """Submits a job and yields its events until it ends (for scripts and tests).
+
+        Leaving the loop early cancels the job.
+        """
+        events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        job = self.submit(Job(tokens, params, events.put))
+        try:
+            while True:
+                event = events.get(timeout=timeout)
+                yield event
+                if not isinstance(event, Delta):
+                    return
+        finally:
+            self.cancel(job)
+
+    @property
+    def active(self) -> int:
+        """Jobs generating now (at most `slots`)."""
+        return self._batcher.active if self._batcher is not None else 0
+
     @property
     def busy(self) -> bool:
-        return self._current is not None
+        return self.active > 0
 
     @property
     def queue_length(self) -> int:
@@ -410,8 +423,11 @@ class Engine:
             "id": self.id,
             "state": self.state,
             "busy": self.busy,
+            "active": self.active,
+            "slots": self.slots,
             "queue_length": self.queue_length,
             "context_length": self.n_ctx,
+            "threads": self.policy.threads() if self.state == "ready" else None,
             "error": self.error,
             "error_detail": self.error_detail,
         }
@@ -423,184 +439,40 @@ class Engine:
             waiting = list(self._waiting)
             self._waiting.clear()
             self._cond.notify_all()
-            current = self._current
         for job in waiting:
             job.cancelled.set()
-            _report(job, Failed(STOPPED_MESSAGE, 503))
+            job.report(Failed(STOPPED_MESSAGE, 503))
             job.done.set()
-        if current is not None:
-            current.cancelled.set()
 
     def _work(self) -> None:
+        batcher = self._batcher
         while True:
+            batcher.reap()  # a cancelled job's slot is free for the next job at once
             with self._cond:
-                while not self._waiting and not self._closed:
+                while not self._waiting and not batcher.active and not self._closed:
                     self._cond.wait()
                 if self._closed:
-                    return
-                job = self._waiting.popleft()
-                self._current = job
-            ended = False
+                    break
+                starting = [self._waiting.popleft() for _ in range(min(batcher.free, len(self._waiting)))]
+            for job in starting:
+                self._start(job)
             try:
-                if not job.cancelled.is_set():
-                    for event in self.generate(job.tokens, job.params, job.cancelled.is_set):
-                        ended = not isinstance(event, Delta)
-                        job.sink(event)
-            except Exception as exc:  # noqa: BLE001 - reported to the client as a stream error
+                batcher.step(lambda: self._closed)
+            except Exception as exc:  # noqa: BLE001 - reported to the clients as a stream error
                 log.exception("generation failed on %s", self.id)
-                ended = _report(
-                    job, Failed(f"The local model failed while generating ({type(exc).__name__}).")
-                )
-            finally:
-                with self._cond:
-                    self._current = None
-                if not ended:  # cancelled: whoever still listens learns it ended
-                    _report(job, Failed(STOPPED_MESSAGE, 503))
-                job.done.set()
+                batcher.fail_all(f"The local model failed while generating ({type(exc).__name__}).")
+        batcher.fail_all(STOPPED_MESSAGE, 503)
 
-    # -- generation (worker thread only, or a caller that owns the engine)
-
-    def generate(
-        self,
-        tokens: Sequence[int],
-        params: SamplingParams,
-        cancelled: Callable[[], bool] = lambda: False,
-    ) -> Iterator[Event]:
-        """Yields Delta events, then one Finished; stops silently once `cancelled()` is true."""
-        import llama_cpp
-
-        llm = self._require_ready()
-        tokens = list(tokens)
-        self.check_fits(tokens)
-        room = (self.n_ctx or 0) - len(tokens)
-        max_new = min(params.max_tokens or room, room)
-        if not self._prefill(llm, tokens, cancelled):
+    def _start(self, job: Job) -> None:
+        if job.cancelled.is_set():
+            job.done.set()
             return
-        llm.set_seed(params.seed if params.seed is not None else random.randrange(2**31))
-        grammar = None
-        if params.grammar:
-            from llama_cpp import LlamaGrammar
-
-            grammar = LlamaGrammar.from_string(params.grammar)
-        joiner, scanner = Utf8Joiner(), StopScanner(params.stop)
-        vocab = llm._model.vocab
-        produced, finish, hit_stop = 0, "length", False
-        pending: list[TokenLogprob] = []
-        gen = llm.generate(
-            tokens,
-            temp=params.temperature,
-            top_k=params.top_k,
-            top_p=params.top_p,
-            min_p=0.05,
-            repeat_penalty=1.0,
-            frequency_penalty=params.frequency_penalty,
-            presence_penalty=params.presence_penalty,
-            grammar=grammar,
-        )
         try:
-            for token in gen:
-                if cancelled():
-                    return
-                if llama_cpp.llama_vocab_is_eog(vocab, token):
-                    finish = "stop"
-                    break
-                produced += 1
-                piece = llm.detokenize([token])
-                if params.logprobs:
-                    pending.append(_logprob(llm, token, piece, params.top_logprobs))
-                text, hit_stop = scanner.feed(joiner.feed(piece))
-                if text:
-                    yield Delta(text, tuple(pending))
-                    pending = []
-                if hit_stop:
-                    finish = "stop"
-                    break
-                if produced >= max_new:
-                    break
-        finally:
-            gen.close()
-        if not hit_stop:
-            text, hit_stop = scanner.feed(joiner.flush())
-            rest = text if hit_stop else text + scanner.flush()
-            if rest:
-                yield Delta(rest, tuple(pending))
-            if hit_stop:
-                finish = "stop"
-        yield Finished(finish, len(tokens), produced)
-
-    def _prefill(self, llm, tokens: list[int], cancelled: Callable[[], bool]) -> bool:
-        """Evaluates the prompt in full batches, reusing the cached common prefix.
-
-        llama.cpp asks `cancelled` between the steps of each batch (its abort
-        callback), so a long prompt is abandoned within milliseconds.
-        """
-        cached = llm.input_ids[: llm.n_tokens].tolist()
-        prefix = 0
-        for a, b in zip(cached, tokens, strict=False):
-            if a != b:
-                break
-            prefix += 1
-        prefix = min(prefix, len(tokens) - 1)  # always decode one token for fresh logits
-        llm.n_tokens = prefix
-        if cancelled():
-            return False
-        self._abort_check = cancelled
-        self._set_abort(True)
-        try:
-            llm.eval(tokens[prefix:])
-        except RuntimeError:
-            if cancelled():
-                return False
-            raise
-        finally:
-            self._set_abort(False)
-            self._abort_check = _never
-        return True
-
-    def _install_abort(self, llm) -> None:
-        """Binds llama_set_abort_callback (not wrapped by llama-cpp-python) for this context."""
-        import ctypes
-
-        import llama_cpp
-
-        setter = llama_cpp.llama_cpp._lib.llama_set_abort_callback
-        setter.argtypes = [ctypes.c_void_p, llama_cpp.ggml_abort_callback, ctypes.c_void_p]
-        setter.restype = None
-        callback = llama_cpp.ggml_abort_callback(lambda _data: bool(self._abort_check()))
-        no_callback = llama_cpp.ggml_abort_callback()
-        self._abort_callbacks = (callback, no_callback)  # keep them alive
-        self._set_abort = lambda on: setter(llm.ctx, callback if on else no_callback, None)
-
-
-def _logprob(llm, token: int, piece: bytes, top_n: int) -> TokenLogprob:
-    """The token's log probability (and the `top_n` likeliest alternatives) from the logits it was
-    drawn from: the last row llama.cpp decoded, before penalties, grammar and temperature."""
-    import llama_cpp
-    import numpy as np
-
-    n_vocab = llm.n_vocab()
-    row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(n_vocab,))
-    shifted = row - row.max()
-    logp = shifted - np.log(np.exp(shifted).sum())
-    n = min(max(top_n, 0), MAX_TOP_LOGPROBS)
-    top: tuple[tuple[bytes, float], ...] = ()
-    if n:
-        best = np.argpartition(-logp, n)[:n]
-        best = best[np.argsort(-logp[best])]
-        top = tuple((llm.detokenize([int(t)]), float(logp[t])) for t in best)
-    return TokenLogprob(piece, float(logp[token]), top)
-
-
-def _report(job: Job, event: Event) -> bool:
-    try:
-        job.sink(event)
-    except Exception:  # noqa: BLE001 - a broken sink must not kill the worker
-        log.exception("could not deliver an event")
-    return True
-
-
-def _never() -> bool:
-    return False
+            self._batcher.start(job)
+        except Exception as exc:  # noqa: BLE001 - this job fails, the others run on
+            log.exception("could not start a job on %s", self.id)
+            job.report(Failed(f"The local model could not start this answer: {exc}", 400))
+            job.done.set()
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.01) -> bool:

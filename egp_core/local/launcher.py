@@ -26,10 +26,6 @@ _lock = threading.Lock()
 _instance: LocalServer | None = None
 
 
-def default_threads() -> int:
-    return max(1, min(4, os.cpu_count() or 2))
-
-
 class LocalServer:
     """A running local server: where it listens and whether its model is ready."""
 
@@ -37,7 +33,7 @@ class LocalServer:
         self, host: str = "127.0.0.1", port: int = 0, *, registry: Registry | None = None, **app_options: Any
     ) -> None:
         """`app_options` go to `create_app` (api_key, load_timeout, keep_alive)."""
-        self.registry = registry if registry is not None else Registry(n_threads=default_threads())
+        self.registry = registry if registry is not None else Registry()
         self._api_key = app_options.get("api_key") or os.environ.get("EGP_LOCAL_API_KEY") or None
         self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -144,15 +144,14 @@ def grammar_for(response_format: dict[str, Any] | None) -> str | None:
 
 
 def _params(body: _Common, max_tokens: int | None, top_logprobs: int | None, seed: int | None) -> SamplingParams:
-    d = SamplingParams()
-    return SamplingParams(
-        temperature=d.temperature if body.temperature is None else body.temperature,
+    return SamplingParams.of(
+        temperature=body.temperature,
         max_tokens=max_tokens,
         stop=body.stops,
-        top_p=d.top_p if body.top_p is None else body.top_p,
-        top_k=d.top_k if body.top_k is None else body.top_k,
-        frequency_penalty=body.frequency_penalty or 0.0,
-        presence_penalty=body.presence_penalty or 0.0,
+        top_p=body.top_p,
+        top_k=body.top_k,
+        frequency_penalty=body.frequency_penalty,
+        presence_penalty=body.presence_penalty,
         seed=seed,
         logprobs=top_logprobs is not None,
         top_logprobs=top_logprobs or 0,

@@ -13,12 +13,16 @@ class Registry:
         specs: list[ModelSpec] | None = None,
         *,
         n_ctx: int | None = None,
-        n_threads: int = 2,
+        n_threads: int | None = None,
+        slots: int | None = None,
         max_waiting: int = DEFAULT_MAX_WAITING,
     ) -> None:
+        """`n_threads`: the most CPU threads per model (default: the machine's cores);
+        `slots`: requests decoded together per model (default: up to 4, as memory allows)."""
         specs = specs if specs is not None else model_specs()
         self.engines: dict[str, Engine] = {
-            s.id: Engine(s, n_ctx=n_ctx, n_threads=n_threads, max_waiting=max_waiting) for s in specs
+            s.id: Engine(s, n_ctx=n_ctx, n_threads=n_threads, slots=slots, max_waiting=max_waiting)
+            for s in specs
         }
         self.default = next(iter(self.engines.values()))
 
@@ -40,6 +44,8 @@ class Registry:
             "status": {"ready": "ok"}.get(state, state),
             "ready": state == "ready",
             "busy": any(m["busy"] for m in models),
+            "active": sum(m["active"] for m in models),
+            "slots": self.default.slots,
             "queue_length": sum(m["queue_length"] for m in models),
             "error": self.default.error,
             "error_detail": self.default.error_detail,
