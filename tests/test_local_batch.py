@@ -133,7 +133,9 @@ def test_the_same_seed_gives_the_same_text_alone_or_batched(engine):
 
 
 def test_top_logprobs_come_with_each_token(engine):
-    params = SamplingParams(temperature=0, max_tokens=8, logprobs=True, top_logprobs=3)
+    # no anti-loop penalties: the greedy token is then the likeliest one (logprobs are before penalties)
+    params = SamplingParams(temperature=0, max_tokens=8, logprobs=True, top_logprobs=3, repeat_penalty=1.0,
+                            dry_multiplier=0.0)
     events = [e for e in engine.run(engine.tokenize_prompt(PROMPTS[1]), params) if isinstance(e, Delta)]
     infos = [t for e in events for t in e.logprobs]
     assert len(infos) == 8
