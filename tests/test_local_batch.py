@@ -143,3 +143,24 @@ def test_top_logprobs_come_with_each_token(engine):
         assert len(info.top) == 3 and info.logprob <= 0
         assert info.top[0][0] == info.token  # greedy: the chosen token is the most likely one
         assert info.top[0][1] >= info.top[1][1] >= info.top[2][1]
+
+
+def test_a_conversation_comes_back_from_the_ram_cache_with_the_same_answer():
+    """One slot, two long conversations in turn: the first one's KV state is saved to RAM when
+    the second takes the slot, and restored (not re-evaluated) when it comes back."""
+    one = Engine(model_specs("")[0], n_ctx=1024, slots=1)
+    one.load()
+    try:
+        notes = " ".join(f"Note {i}: the bridge in the old town needs {i % 7 + 2} more hours of work." for i in range(30))
+        a = one.tokenize_prompt(f"{notes}\nWhich note mentions the most hours?")
+        b = one.tokenize_prompt(f"{notes.replace('bridge', 'bakery')}\nWhich note is the last one?")
+        params = SamplingParams(temperature=0, max_tokens=12)
+        first = [e for e in one.run(a, params)]
+        [e for e in one.run(b, params)]
+        again = [e for e in one.run(a, params)]
+        assert len(a) > 300
+        assert again[-1].cached_tokens == len(a) - 1  # all but the last prompt token came from RAM
+        assert one._batcher.cache.hits == 1
+        assert "".join(e.text for e in again[:-1]) == "".join(e.text for e in first[:-1])
+    finally:
+        one.close()

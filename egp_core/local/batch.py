@@ -134,12 +134,20 @@ class Batcher:
         slot.started = slot.last_used = time.monotonic()
 
     def _place(self, tokens: list[int]) -> Slot:
+        """The free slot sharing the most with `tokens` when that is worth it (MIN_SAVE tokens),
+        else the one that loses least (an empty one, then the least recently used)."""
         free = [s for s in self.slots if s.job is None]
-        best = max(free, key=lambda s: (common_prefix(s.cached, tokens), -s.last_used))
-        have = common_prefix(best.cached, tokens)
+        shared = {s.seq: common_prefix(s.cached, tokens) for s in free}
+
+        def worth(s: Slot) -> tuple[int, int, float]:
+            n = shared[s.seq]
+            return (n if n >= MIN_SAVE else 0, n - len(s.cached), -s.last_used)
+
+        best = max(free, key=worth)
+        have = shared[best.seq]
         entry, saved = self.cache.best(tokens)
         if entry is not None and saved >= have + MIN_RESTORE_GAIN:
-            slot = min(free, key=lambda s: s.last_used)
+            slot = max(free, key=lambda s: (shared[s.seq] - len(s.cached), -s.last_used))
             self._save(slot)
             if self._restore(slot, entry.state):
                 slot.cached = list(entry.tokens)
