@@ -50,6 +50,14 @@ def estimated_usage(request: CompletionRequest, pieces: int) -> dict[str, Any]:
     return {"prompt": prompt, "completion": pieces, "total": prompt + pieces, "estimated": True}
 
 
+def added_usage(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """The tokens of two requests for one answer (it was continued); estimated if either was."""
+    total = {k: int(first.get(k) or 0) + int(second.get(k) or 0) for k in ("prompt", "completion", "total")}
+    if first.get("estimated") or second.get("estimated"):
+        total["estimated"] = True
+    return total
+
+
 def transcript(messages: Sequence[Message]) -> str:
     """A readable "System: / User: / Assistant:" transcript ending with an open "Assistant:" turn."""
     parts = [f"{_LABELS[m.role]}: {m.content}" for m in messages]
@@ -224,6 +232,20 @@ def history_of(thread: Sequence[Turn]) -> list[Message]:
         if m is not None and m.status in ANSWERED and m.text:
             history.append(Message(role="assistant", content=m.text))
     return history
+
+
+def continue_request(built: BuiltRequest, question: Message, partial: str) -> CompletionRequest:
+    """`built` (the request that answered `question`), asking the model to carry on from `partial`,
+    the answer cut off by the token limit: chat messages end with that answer; a prompt becomes a
+    transcript ending with it."""
+    req = built.request
+    if req.messages is not None:
+        return req.model_copy(update={"messages": [*req.messages, Message(role="assistant", content=partial)]})
+    prompt = req.prompt or ""
+    if not prompt.endswith("Assistant:"):  # a lone question went as-is: write it as a transcript
+        prompt = transcript([question])
+    return req.model_copy(update={"prompt": f"{prompt} {partial}",
+                                  "model_parameters": _with_turn_stop(req.model_parameters)})
 
 
 def saved_request(thread: Sequence[Turn], index: int) -> CompletionRequest | None:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any, Protocol
 
-from egp_core.chat import estimated_usage
+from egp_core.chat import added_usage, estimated_usage
 from egp_core.errors import Busy, EGPError, error_to_dict
 from egp_core.types import Completion, CompletionRequest, Metrics, TokenUsage
 
@@ -63,8 +63,13 @@ class Generation:
         message_id: str | None = None,
         on_finish: Callable[[Generation], None] | None = None,
         save_every: float = SAVE_EVERY_SECONDS,
+        prefix: str = "",
+        usage_before: dict[str, Any] | None = None,
     ) -> None:
+        """`prefix` and `usage_before`: an answer being continued, its text and tokens so far."""
         self.client = client
+        self.prefix = prefix
+        self.usage_before = usage_before
         self.request = request
         self.sink = sink
         self.message_id = message_id
@@ -81,7 +86,7 @@ class Generation:
         self._done = threading.Event()
         self._stream: Any = None
         self._save_lock = threading.Lock()
-        self._saved_chars = 0  # how much of the text the store has (interim saves append the rest)
+        self._saved_chars = len(prefix)  # how much of the text the store has (interim saves append the rest)
         self._finished = False
         self._thread = threading.Thread(target=self._run, name=f"generation-{message_id}", daemon=True)
         self._heartbeat = threading.Thread(target=self._beat, name=f"heartbeat-{message_id}", daemon=True)
@@ -91,7 +96,7 @@ class Generation:
     def text(self) -> str:
         """The answer so far: the stream keeps the parts; we never copy them per token."""
         stream = self._stream
-        return stream.text if stream is not None else ""
+        return self.prefix + (stream.text if stream is not None else "")
 
     @property
     def done(self) -> bool:
@@ -206,6 +211,8 @@ class Generation:
             fields["usage"] = usage_dict(completion.usage)
             if completion.usage is None and self.text:  # stopped or cut before the server counted
                 fields["usage"] = estimated_usage(self.request, completion.metrics.chunks)
+            if self.usage_before and fields["usage"]:  # a continued answer counts both requests
+                fields["usage"] = added_usage(self.usage_before, fields["usage"])
             fields["metrics"] = metrics_dict(completion.metrics)
             fields["finish_reason"] = "stopped" if self.status == "stopped" else completion.finish_reason
             if completion.logprobs:

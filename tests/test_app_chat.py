@@ -316,3 +316,18 @@ def test_view_code_shows_the_last_answer_of_the_open_conversation_after_a_reload
     assert body["prompt"] == sent["prompt"] and "System: Be brief." in body["prompt"]
     assert body["model_parameters"] == sent["model_parameters"]
     assert app_env.base_url in snippet
+
+
+def test_continue_carries_on_an_answer_cut_off_by_the_length_limit(app_env):
+    app_env.reply(text="The first half", finish_reason="length", usage={"prompt": 5, "completion": 3, "total": 8})
+    at = send(start(), "Tell me a long story")
+    assert [b.label for b in at.button if b.label == "Continue"] == ["Continue"]
+    app_env.reply(text=" and the end.", usage={"prompt": 12, "completion": 4, "total": 16})
+    click(at, "Continue")
+    prompt = generation_bodies(app_env)[-1]["prompt"]
+    assert prompt == "User: Tell me a long story\n\nAssistant: The first half"  # the model carries on from there
+    answer = [m for m in open_store().messages(open_store().list_conversations("local")[0].id) if m.role == "assistant"]
+    assert len(answer) == 1 and answer[0].text == "The first half and the end."
+    assert answer[0].finish_reason == "stop" and answer[0].usage == {"prompt": 17, "completion": 7, "total": 24}
+    assert "The first half and the end." in markdown(at)
+    assert not [b for b in at.button if b.label == "Continue"]  # finished now

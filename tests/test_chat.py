@@ -196,3 +196,15 @@ def test_turns_group_versions_and_candidates_and_show_the_newest_not_hidden():
     c1.hidden = c0.hidden = True
     assert grouped[1].shown == 1  # all hidden: the newest
     assert turns([a2])[0].question is None and turns([q1])[0].answer is None and turns([q1])[0].shown == -1
+
+
+def test_continue_request_ends_with_the_cut_off_answer():
+    from egp_core.chat import continue_request
+
+    q = U("Tell me more")
+    chat = continue_request(build_request([q], model="m", parameters=None, system_prompt=None, api="chat"), q, "Half")
+    assert [(m.role, m.content) for m in chat.messages] == [("user", "Tell me more"), ("assistant", "Half")]
+    sys = build_request([q], model="m", parameters=None, system_prompt="Be kind.")
+    text = continue_request(sys, q, "Half")
+    assert text.prompt == "System: Be kind.\n\nUser: Tell me more\n\nAssistant: Half"
+    assert "\nUser:" in text.model_parameters.stop_sequences

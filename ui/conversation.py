@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from egp_core.chat import build_request, history_of, title_from, turns
+from egp_core.chat import BuiltRequest, build_request, continue_request, history_of, title_from, turns
 from egp_core.connections import message_form
 from egp_core.types import Message
 from ui import answer_options, services, state
@@ -65,10 +65,7 @@ def ask(question: str, settings: Settings, prompt: dict | None = None) -> None:
 def answer(conversation_id: str, settings: Settings) -> None:
     """Start the answer to the conversation's last question."""
     store = services.store()
-    built = build_request(
-        history_for(conversation_id), model=settings.model, parameters=settings.parameters,
-        system_prompt=settings.system_prompt or None, api=message_form(settings.api), context_tokens=settings.context_length,
-    )
+    built = _build(history_for(conversation_id), settings)
     params = settings.parameters.to_wire()
     params["dropped_turns"] = built.dropped_turns
     params["connection"] = settings.connection.name
@@ -80,6 +77,28 @@ def answer(conversation_id: str, settings: Settings) -> None:
         params["prompt"] = questions[-1].parameters["prompt"]
     store.update_settings(conversation_id, settings.snapshot())  # reopened later, it asks the same way
     answer_options.start(conversation_id, settings, built.request, params)  # one answer per candidate
+
+
+def _build(history: list[Message], settings: Settings) -> BuiltRequest:
+    return build_request(
+        history, model=settings.model, parameters=settings.parameters, system_prompt=settings.system_prompt or None,
+        api=message_form(settings.api), context_tokens=settings.context_length,
+    )
+
+
+def continue_answer(conversation_id: str, settings: Settings) -> None:
+    """Carry on the last answer, cut off by the token limit, in the same message."""
+    stop_running(conversation_id)
+    store = services.store()
+    thread = turns(store.messages(conversation_id))
+    last = thread[-1] if thread else None
+    if last is None or last.question is None or last.answer is None or not last.answer.text:
+        return
+    question = Message(role="user", content=last.question.text)
+    request = continue_request(_build([*history_of(thread[:-1]), question], settings), question, last.answer.text)
+    store.update_message(last.answer.id, status="streaming")
+    services.registry().start(services.new_answer(
+        settings, request, last.answer.id, prefix=last.answer.text, usage_before=last.answer.usage))
 
 
 def regenerate(conversation_id: str, settings: Settings) -> None:

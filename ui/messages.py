@@ -136,7 +136,7 @@ def _versions(turn: Turn) -> None:
               disabled=shown == len(ids) - 1, on_click=conversation.show_version, args=(ids, shown + 1))
 
 
-def _answer_actions(turn: Turn, message, retry, read_only: bool, versions: bool) -> None:
+def _answer_actions(turn: Turn, message, retry, read_only: bool, versions: bool, carry_on=None) -> None:
     with st.container(horizontal=True, gap="small", vertical_alignment="center"):
         if message.text:
             copy_button(message.text, key=f"copy-{message.id}", help="Copy the answer (as Markdown)")
@@ -145,6 +145,9 @@ def _answer_actions(turn: Turn, message, retry, read_only: bool, versions: bool)
         if retry is not None:
             st.button("Regenerate", key=f"regen-{message.id}", icon=":material/refresh:", on_click=retry,
                       type="tertiary", help="Answer again; this answer stays as an earlier version")
+        if carry_on is not None and message.finish_reason == "length" and message.status == "complete":
+            st.button("Continue", key=f"continue-{message.id}", icon=":material/double_arrow:", on_click=carry_on,
+                      type="tertiary", help="The answer reached the length limit: let the model carry on")
 
 
 def _answer(
@@ -161,10 +164,13 @@ def _answer(
                 return
             message = services.store().get_message(message.id) or message
         show_answer(message, body)
-        retry = None
+        retry = carry_on = None
         if is_last and settings is not None and not read_only and not candidate:
             def retry():
                 conversation.regenerate(conv_id, settings)
+
+            def carry_on():
+                conversation.continue_answer(conv_id, settings)
         if message.status == "error":
             err = error_from_dict(message.error)
             if err is not None:
@@ -173,7 +179,7 @@ def _answer(
             return
         show_receipt(message, prices)
         add_to_totals(message, prices)
-        _answer_actions(turn, message, retry, read_only, versions=not candidate)
+        _answer_actions(turn, message, retry, read_only, versions=not candidate, carry_on=carry_on)
 
 
 def _candidates(turn: Turn, settings: Settings | None, conv_id: str, is_last: bool, read_only: bool,

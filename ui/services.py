@@ -74,11 +74,12 @@ def _secrets_mapping() -> dict[str, Any]:
         return {}
 
 
-def new_answer(settings: Any, request: CompletionRequest, message_id: str) -> Generation:
+def new_answer(settings: Any, request: CompletionRequest, message_id: str, **more: Any) -> Generation:
     """A Generation (not started yet) that answers `request` through the settings' connection,
-    saves into message `message_id`, announces rate-limit waits, and closes its client when done."""
+    saves into message `message_id`, announces rate-limit waits, and closes its client when done.
+    `more`: Generation's other arguments (`prefix`, `usage_before` for an answer continued)."""
     started_here(message_id)  # its tokens and cost count in this session's totals
-    gen = Generation(None, request, sink=store(), message_id=message_id)
+    gen = Generation(None, request, sink=store(), message_id=message_id, **more)
     gen.client = settings.client(on_retry=gen.note_retry)
     gen.on_finish = lambda g: g.client.close()
     return gen
