@@ -95,7 +95,7 @@ def test_rows_are_grouped_by_day_one_line_each_and_same_titles_differ(app_env):
     labels = rows(at)
     haikus = [label for label in labels if label.startswith("Write a haiku")]
     assert len(haikus) == 2 and haikus[0] != haikus[1]  # told apart, not two identical rows
-    assert all(len(label.split(" · ")[0]) <= 24 for label in haikus)  # cut to fit one line
+    assert all(len(label.split(" · ")[0]) <= 20 for label in haikus)  # cut to fit one line
     assert any(label.startswith("From long ago · ") for label in labels)
 
 

@@ -21,7 +21,7 @@ from ui.copy_button import copy_button
 PAGE = 50
 """Chats listed in the sidebar at first, and added by each "Show more"."""
 GROUPS = ("Today", "Yesterday", "Previous 7 days", "Older")
-ROW_CHARS = 24  # a title longer than this is cut, so the time after it stays visible on one line
+ROW_CHARS = 20  # a title longer than this is cut, so the time after it stays visible on one line
 _MARKDOWN = set("\\`*_~[]<>:$|#")  # inline Markdown, and the directives of labels (:icon:, $math$)
 
 

@@ -1,6 +1,6 @@
 """What the theme in .streamlit/config.toml cannot say, as a little CSS on every page: a visible
-keyboard focus ring, destructive buttons in a warning colour, a copy button that looks like the
-others."""
+keyboard focus ring, destructive buttons in a warning colour, conversation rows aligned left, a copy
+button that looks like the others."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ input:focus-visible, textarea:focus-visible, [tabindex]:focus-visible {{
   color: {WARNING} !important; border-color: {WARNING} !important;
 }}
 {", ".join(f'[class*="st-key-{k}"] button p' for k in DESTRUCTIVE_KEYS)} {{ color: {WARNING} !important; }}
+[class*="st-key-open-"] button {{ justify-content: flex-start; }}  /* conversation rows read from the left */
 button.egp-copy {{
   font: inherit; font-size: 0.875rem; padding: 0.25rem 0.75rem; border-radius: 0.5rem; cursor: pointer;
   border: 1px solid rgba(22, 22, 22, 0.2); background: transparent; color: inherit;
