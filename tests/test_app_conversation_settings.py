@@ -67,7 +67,7 @@ def test_the_title_follows_an_edited_first_question(app_env):
     at.button(key=next(b.key for b in at.button if (b.key or "").startswith("edit-send-"))).click().run()
     assert not at.exception, at.exception
     assert open_store().get_conversation(conv).title == "Write a limerick about rain"
-    assert rows(at)[0].startswith("Write a limerick about…") or rows(at)[0].startswith("Write a limerick about rain")
+    assert rows(at)[0].startswith("Write a limerick ab")
     assert at.subheader[0].value == "Write a limerick about rain"
 
 

@@ -4,6 +4,7 @@ import, share links, the URL, and who sees what in team mode."""
 from __future__ import annotations
 
 import json
+import re
 
 from streamlit.testing.v1 import AppTest
 
@@ -17,8 +18,8 @@ def sidebar_buttons(at: AppTest) -> list[str]:
 
 
 def titles(at: AppTest) -> list[str]:
-    """The conversation rows' titles (without the time after them)."""
-    return [b.label.rsplit(" · ", 1)[0] for b in at.sidebar.button if (b.key or "").startswith("open-")]
+    """The conversation rows' whole titles (a row shows it cut, with the time; its tooltip whole)."""
+    return [re.sub(r"\\(.)", r"\1", b.help) for b in at.sidebar.button if (b.key or "").startswith("open-")]
 
 
 def open_menu(at: AppTest, conv: str | None = None) -> AppTest:
