@@ -145,3 +145,15 @@ def test_a_dead_connection_says_why_and_the_input_says_so(app_factory, browser):
     assert "cannot be reached" in (box.get_attribute("placeholder") or "")
     assert page.locator(f"{SIDEBAR} [data-testid='stSelectbox']").filter(has_text="Model").count() == 0
     page.context.close()
+
+
+def test_adding_a_connection_tests_it_first_and_says_why_not_on_a_phone(app, browser):
+    port = free_port()
+    page = new_page(browser, PHONE)
+    page.goto(f"{app.url}/settings")
+    page.get_by_role("textbox", name="Address").fill(f"http://127.0.0.1:{port}")
+    page.get_by_role("button", name="Test and add").click()
+    page.get_by_text(f"Not added: 127.0.0.1 refused the connection on port {port}").wait_for()
+    page.get_by_text("Technical detail").wait_for()
+    assert page.get_by_text("secrets.toml").count() == 0  # the technical names wait behind a "?"
+    page.context.close()
