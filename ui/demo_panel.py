@@ -12,7 +12,6 @@ import json
 from datetime import datetime
 from urllib.parse import urlsplit
 
-import pandas as pd
 import segno
 import streamlit as st
 
@@ -176,13 +175,13 @@ def live_tally(round_id: str, n_answers: int) -> None:
 
 
 def tally_chart(tally: dict, n_answers: int) -> None:
+    """The votes as bars: one labelled progress bar per option (cheap to redraw every second)."""
     options = [*LETTERS[:n_answers], TIE, BAD]
-    counts = pd.DataFrame({"option": [choice_word(o) for o in options],
-                           "votes": [int(tally.get(o, 0)) for o in options]})
-    total = int(counts["votes"].sum())
+    counts = [(choice_word(o), int(tally.get(o, 0))) for o in options]
+    total = sum(n for _, n in counts)
     st.markdown(f"**{total} {'vote' if total == 1 else 'votes'}**")
-    st.bar_chart(counts, x="option", y="votes", horizontal=True, sort=False, height=60 + 34 * len(options),
-                 x_label="votes", y_label="")
+    for word, n in counts:
+        st.progress(n / total if total else 0.0, text=f"{word}: {n}")
 
 
 def revealed_sentence(conv_id: str, names: list[str]) -> str | None:

@@ -20,7 +20,7 @@ def cast(code: str, voter: str | None, choice: str) -> None:
     st.session_state[NOTICE] = (result.round_id, result.counted, result.message)
 
 
-@st.fragment(run_every=2.0)
+@st.fragment(run_every=3.0)
 def round_view(code: str, voter: str | None) -> None:
     day = DemoDay(services.store())
     demo = day.rounds.demo_by_code(code)
@@ -40,7 +40,8 @@ def round_view(code: str, voter: str | None) -> None:
                            "closes the round.")
             return
         if voter is None:
-            st.caption("Getting ready…")
+            st.caption("Getting ready… If this message stays, your browser refuses cookies: allow them for "
+                       "this site and reload, so your vote can be counted once.")
             return
         st.write("Which answer is best?")
         for letter in LETTERS[: len(rnd.contestants)]:
