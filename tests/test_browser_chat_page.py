@@ -159,3 +159,24 @@ def test_edit_says_what_goes_away_with_send_and_cancel_together_and_regenerate_k
     cancel = page.locator("[class*='st-key-edit-cancel-'] button").first
     cancel.click()
     cancel.wait_for(state="detached")
+
+
+def test_continue_and_view_code_after_a_reload(browser, chat, shots):
+    page = open_page(browser, chat, "desktop")
+    chat.fake.reply(text="Once upon a time", finish_reason="length")
+    ask(page, "Tell me a story")
+    answered(page, 1)
+    chat.fake.reply(text=" there was a lighthouse.")
+    page.locator(ASSISTANT).last.get_by_role("button", name="Continue").click()
+    page.locator(ASSISTANT).last.get_by_text("Once upon a time there was a lighthouse.").wait_for()
+    wait_idle(page)
+    assert page.locator(ASSISTANT).count() == 1 and page.get_by_role("button", name="Continue").count() == 0
+    page.reload()  # a new session: View code reads the last answer's request from the store
+    page.locator(ASSISTANT).last.get_by_text("there was a lighthouse").wait_for()
+    page.get_by_text("View code").click()
+    curl = page.get_by_role("tab", name=re.compile("curl"))
+    curl.click()
+    code = page.locator("[data-testid='stCode']").filter(has_text="curl -sS").first
+    code.wait_for()
+    assert '"prompt": "Tell me a story"' in code.inner_text() and chat.fake.base_url in code.inner_text()
+    page.screenshot(path=str(shots / "view-code-desktop.png"))
