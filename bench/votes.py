@@ -1,0 +1,271 @@
+"""Benchmark: 50 phones vote at once against one app process.
+
+    .venv/bin/python bench/votes.py [--phones 50] [--batch 10]
+
+One real `streamlit run` process (app.py, tests/plugins/app.py RunningApp) with
+three fake EGP servers (tests/fake_egp.py), as in tests/test_browser_demo.py.
+Debian's headless Chromium (Playwright) drives a presenter page to a blind
+comparison of three models with room voting open, then opens `--phones`
+phone-sized pages on the `?vote=<code>` link, each in its own browser context
+(a browser is known by Streamlit's `_streamlit_xsrf` cookie, so every context
+is a different voter). They are opened `--batch` at a time; once all show
+their buttons, every phone is told (page.evaluate) to click its answer at the
+same wall-clock instant, so the 50 clicks leave the browsers within a few
+milliseconds of each other. A click that lands while the phone page redraws
+itself (its fragment reruns every 3 s) is tapped again, as in the test; the
+number of second taps is printed.
+
+Measured, in the same run:
+
+(1) exactness: the store's tally (egp_core.voting.DemoDay(...).rounds.tally)
+    against the choices made, and the presenter page's "N votes"; then five
+    of the browsers try again: a new tab must say "You voted" with no buttons,
+    and a vote through DemoDay.vote with that browser's own id (unmasked from
+    its XSRF cookie, as ui/browser_id.py does) must be refused.
+(2) the presenter page's responsiveness:
+    - "shown": from the moment the store holds the last vote (polled every
+      20 ms) to the moment "50 votes" appears in the presenter's DOM (a
+      MutationObserver stamps Date.now(); same clock). The page refreshes its
+      tally every second, so about 0.5-1 s plus one fragment run is expected.
+    - the presenter's fragment runs (its 1-second live tally, a server round
+      trip of its own session): the browser's script-state attribute
+      (`data-test-script-state`) is recorded, and the time each run takes
+      (running -> notRunning) and the period between runs are compared
+      between a quiet window before any phone connects (baseline) and the
+      burst (from the clicks until every phone has its answer and the
+      presenter shows them all). The ratio burst/baseline is printed.
+    - the load average (os.getloadavg) at the start, during the burst, at the
+      end.
+
+What it measures honestly: real browsers, the real app, the real store
+(SQLite in a temporary folder); what it leaves out: the network (all on
+127.0.0.1) and phones' own slowness (all 50 pages share this machine's two
+cores with the app, which makes the app's figures pessimistic). If the machine
+can't hold `--phones` Chromium pages at once, run fewer: `--phones 20` (each
+page is a renderer process of about 100 MB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+from egp_core.store import open_store  # noqa: E402
+from egp_core.voting import DemoDay  # noqa: E402
+from tests.fake_egp import FakeEGP  # noqa: E402
+from tests.plugins.app import CHROMIUM_FLAGS, RunningApp, wait_idle  # noqa: E402
+from tests.test_browser_compare import SAID, ask, main_text, open_three_panes  # noqa: E402
+from ui.browser_id import XSRF_COOKIE, xsrf_token  # noqa: E402
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
+
+# Installed in the presenter's page: stamps every script-state change and the first time each "N votes" shows.
+OBSERVER = """
+() => {
+  window.__states = []; window.__votes = {};
+  const app = document.querySelector('[data-test-script-state]');
+  const stamp = () => {
+    const s = app.getAttribute('data-test-script-state');
+    const last = window.__states[window.__states.length - 1];
+    if (!last || last[1] !== s) window.__states.push([Date.now(), s]);
+  };
+  const votes = () => {
+    const m = (document.querySelector('[data-testid="stMainBlockContainer"]') || document.body)
+      .innerText.match(/(\\d+) votes?\\b/);
+    if (m && !(m[1] in window.__votes)) window.__votes[m[1]] = Date.now();
+  };
+  stamp(); votes();
+  new MutationObserver(stamp).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+  new MutationObserver(votes).observe(document.body, {childList: true, subtree: true, characterData: true});
+}
+"""
+
+CLICK_AT = """
+([label, at]) => setTimeout(() => {
+  const b = [...document.querySelectorAll('button')].find(x => x.innerText.trim() === label);
+  if (b) b.click();
+}, Math.max(0, at - Date.now()))
+"""
+
+
+def runs(states: list[list], start_ms: float, end_ms: float) -> tuple[list[float], list[float]]:
+    """(durations, periods) in ms of the script runs that started in [start, end)."""
+    starts, durations = [], []
+    for (t, s), nxt in zip(states, states[1:], strict=False):
+        if s == "running" and start_ms <= t < end_ms:
+            starts.append(t)
+            if nxt[1] != "running":
+                durations.append(nxt[0] - t)
+    return durations, [b - a for a, b in zip(starts, starts[1:], strict=False)]
+
+
+def med(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--phones", type=int, default=50)
+    ap.add_argument("--batch", type=int, default=10, help="phone pages opened at once")
+    ap.add_argument("--quiet", type=float, default=8.0, help="seconds of baseline before the phones connect")
+    args = ap.parse_args()
+    print(f"load at start (1/5/15 min): {load()} on {os.cpu_count()} CPUs")
+
+    for name in ("EGP_ENDPOINT_URL", "EGP_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "SGP_API_KEY",
+                 "SGP_CLIENT_BASE_URL", "EGP_PLAYGROUND_DB_URL"):
+        os.environ.pop(name, None)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-votes-"))
+    servers = {name: FakeEGP().start().models([f"{name}-model"]).reply(text=text, pace=40)
+               for name, text in SAID.items()}
+    secrets = tmp / "secrets.toml"
+    secrets.write_text("".join(
+        f'[connections.{name}]\nkind = "egp"\nname = "{name.title()}"\nbase_url = "{fake.base_url}"\n'
+        f'api_key = "key-{name}-0123456789"\n\n' for name, fake in servers.items()))
+    app = RunningApp({"STREAMLIT_SECRETS_FILES": str(secrets), "EGP_PLAYGROUND_LOCAL": "0"}, tmp).start(120)
+    store = open_store(f"sqlite:///{tmp / 'history.db'}")
+    contexts = []
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_FLAGS,
+                                         headless=True)
+            presenter_ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+            page = presenter_ctx.new_page()
+            page.set_default_timeout(120_000)
+            open_three_panes(page, app, blind=True)
+            ask(page, "What colour is the sky?")
+            page.get_by_role("button", name="Let the room vote from their phones").wait_for()
+            wait_idle(page)
+            page.get_by_role("button", name="Let the room vote from their phones").click()
+            page.get_by_text("Scan to vote").wait_for()
+            wait_idle(page)
+            url = re.search(r"http://[^\s`]+/\?vote=([A-Z0-9]+)", main_text(page)).group(0)
+            code = url.rsplit("=", 1)[1]
+            day = DemoDay(store)
+            rnd = day.rounds.current_round(day.rounds.demo_by_code(code).id)
+
+            page.evaluate(OBSERVER)
+            t_quiet = time.time() * 1000
+            time.sleep(args.quiet)
+            t_quiet_end = time.time() * 1000
+
+            t0 = time.monotonic()
+            phones = []
+            for first in range(0, args.phones, args.batch):
+                batch = []
+                for _ in range(min(args.batch, args.phones - first)):
+                    ctx = browser.new_context(**PHONE)
+                    contexts.append(ctx)
+                    phone = ctx.new_page()
+                    phone.set_default_timeout(180_000)
+                    phone.goto(url, wait_until="commit")
+                    batch.append((ctx, phone))
+                for _ctx, phone in batch:
+                    phone.get_by_role("button", name="Answer B").wait_for()
+                phones.extend(batch)
+            opened = time.monotonic() - t0
+            print(f"{len(phones)} phone pages open and ready in {opened:.1f} s (load {load()})")
+
+            choices = [["Answer A", "Answer B", "Answer C", "It's a tie"][i % 4] for i in range(len(phones))]
+            expected = {"A": choices.count("Answer A"), "B": choices.count("Answer B"),
+                        "C": choices.count("Answer C"), "tie": choices.count("It's a tie")}
+            at = time.time() * 1000 + 1500
+            for (_ctx, phone), choice in zip(phones, choices, strict=True):
+                phone.evaluate(CLICK_AT, [choice, at])
+            # the store's view: when does it hold every vote? (polled in a thread, every 20 ms)
+            reached: list[float] = []
+
+            def watch_store() -> None:
+                while not reached and time.time() * 1000 < at + 300_000:
+                    if sum(day.rounds.tally(rnd.id).values()) >= len(phones):
+                        reached.append(time.time() * 1000)
+                    time.sleep(0.02)
+
+            watcher = threading.Thread(target=watch_store, daemon=True)
+            watcher.start()
+            time.sleep(max(0.0, (at - time.time() * 1000) / 1000) + 3)
+            load_burst = load()
+            retaps = 0
+            for (_ctx, phone), choice in zip(phones, choices, strict=True):
+                for _attempt in range(6):
+                    try:
+                        phone.get_by_text(re.compile("is counted|already voted|You voted")).first.wait_for(
+                            timeout=20_000)
+                        break
+                    except PlaywrightTimeout:
+                        retaps += 1
+                        phone.get_by_role("button", name=choice).click(no_wait_after=True)
+            t_answered = time.time() * 1000
+            watcher.join(60)
+            t_store = reached[0] if reached else float("nan")
+            target = f"{len(phones)}"
+            deadline = time.monotonic() + 60
+            while page.evaluate(f"() => window.__votes['{target}'] || 0") == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            t_shown = page.evaluate(f"() => window.__votes['{target}'] || 0")
+            states = page.evaluate("() => window.__states")
+
+            tally = day.rounds.tally(rnd.id)
+            counted = {k: v for k, v in tally.items() if v}
+            print(f"\n(1) votes: {len(phones)} cast, {sum(tally.values())} counted; tally {counted}, "
+                  f"expected {expected}: {'EXACT' if counted == {k: v for k, v in expected.items() if v} else 'WRONG'}")
+            print(f"    phones that needed a second tap: {retaps}")
+            shown = re.search(r"\d+ votes?", main_text(page))
+            print(f"    presenter page shows: {shown.group(0) if shown else '?'}")
+            refused = 0
+            for ctx, _phone in phones[:5]:  # (fewer with --phones < 5)
+                again = ctx.new_page()
+                again.goto(url, wait_until="commit")
+                again.get_by_text("You voted").wait_for()
+                no_buttons = again.get_by_role("button", name=re.compile("^Answer ")).count() == 0
+                cookie = next(c["value"] for c in ctx.cookies() if c["name"] == XSRF_COOKIE)
+                result = day.vote(code, xsrf_token(cookie), "A", "bench")
+                refused += no_buttons and not result.counted and "already voted" in result.message
+                again.close()
+            print(f"    second vote from {min(5, len(phones))} of the browsers: {refused} of {min(5, len(phones))} refused "
+                  f"(new tab says 'You voted' without buttons, and DemoDay.vote with the browser's id is refused); "
+                  f"count still {sum(day.rounds.tally(rnd.id).values())}")
+
+            base_d, base_p = runs(states, t_quiet, t_quiet_end)
+            burst_d, burst_p = runs(states, at, max(t_answered, t_shown))
+            print("\n(2) the presenter's page")
+            print(f"    last vote in the store -> '{target} votes' on the presenter's page: "
+                  f"{t_shown - t_store:.0f} ms (it refreshes every 1 s); clicks -> all in the store: "
+                  f"{t_store - at:.0f} ms; clicks -> every phone told: {t_answered - at:.0f} ms")
+            print("    its 1-second tally refresh (a fragment run, browser -> server -> browser), median:")
+            print(f"      baseline, no phones ({len(base_d)} runs):   takes {med(base_d):6.0f} ms, "
+                  f"every {med(base_p):6.0f} ms")
+            print(f"      during the burst ({len(burst_d)} runs):     takes {med(burst_d):6.0f} ms, "
+                  f"every {med(burst_p):6.0f} ms (max {max(burst_d, default=float('nan')):.0f} ms)")
+            print(f"      ratio burst/baseline: run time {med(burst_d) / med(base_d):.2f}x, "
+                  f"period {med(burst_p) / med(base_p):.2f}x")
+            print(f"\nload (1/5/15 min): during the burst {load_burst}, at the end {load()}")
+            for ctx in contexts:
+                ctx.close()
+            browser.close()
+    finally:
+        app.stop()
+        for fake in servers.values():
+            fake.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
