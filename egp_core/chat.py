@@ -229,7 +229,9 @@ def history_of(thread: Sequence[Turn]) -> list[Message]:
         if turn.question is not None:
             history.append(Message(role="user", content=turn.question.text))
         m = turn.answer
-        if m is not None and m.status in ANSWERED and m.text:
+        # A hidden answer is an earlier version nobody shows: when Regenerate has hidden them all,
+        # the question goes to the model without one (not with the answer being replaced).
+        if m is not None and not getattr(m, "hidden", False) and m.status in ANSWERED and m.text:
             history.append(Message(role="assistant", content=m.text))
     return history
 

@@ -40,11 +40,12 @@ def toggle(page, label: str) -> None:
 
 
 def candidate_texts(data_dir) -> list[tuple[int, str, int | None]] | None:
-    """The saved candidates (pane, text, seed), once every one of them has finished."""
+    """The shown candidates (pane, text, seed), once every one of them has finished."""
     store = open_store(f"sqlite:///{data_dir}/history.db")
     try:
         conv = store.list_conversations("local")[0]
-        answers = [m for m in store.messages(conv.id) if m.role == "assistant"]
+        answers = [m for m in store.messages(conv.id) if m.role == "assistant" and not m.hidden]  # Regenerate
+        # keeps the earlier candidates, hidden, as a version to go back to
         if any(m.status != "complete" for m in answers):
             return None
         return [(m.pane, m.text, (m.parameters or {}).get("seed")) for m in answers]

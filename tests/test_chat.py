@@ -198,6 +198,19 @@ def test_turns_group_versions_and_candidates_and_show_the_newest_not_hidden():
     assert turns([a2])[0].question is None and turns([q1])[0].answer is None and turns([q1])[0].shown == -1
 
 
+def test_an_answer_being_regenerated_is_not_sent_back_to_the_model():
+    from types import SimpleNamespace
+
+    from egp_core.chat import history_of, turns
+
+    def m(role, text, hidden=False, pane=None):
+        return SimpleNamespace(role=role, text=text, hidden=hidden, pane=pane, status="complete", details=None)
+
+    q, old0, old1 = m("user", "Q"), m("assistant", "A0", True, 0), m("assistant", "A1", True, 1)
+    assert [(h.role, h.content) for h in history_of(turns([q, old0, old1]))] == [("user", "Q")]
+    assert [h.content for h in history_of(turns([q, old0, old1, m("assistant", "B")]))] == ["Q", "B"]
+
+
 def test_continue_request_ends_with_the_cut_off_answer():
     from egp_core.chat import continue_request
 
