@@ -3,10 +3,16 @@
 Each page is a file in views/ (not `pages/`: a folder of that name switches
 Streamlit into its old automatic multipage mode, and a first visit straight to
 /usage would then run that page alone, without this file's page config and
-sign-in). Personal mode (default): no sign-in, one local
-owner. Team mode: when `[auth]` is configured in .streamlit/secrets.toml, people
-sign in with st.login and each sees only their own conversations; a share link
-(?share=<token>) opens a read-only copy without signing in.
+sign-in). Personal mode (default): no sign-in, one local owner. Team mode: when
+`[auth]` is configured in .streamlit/secrets.toml, people sign in with st.login
+and each sees only their own conversations.
+
+A link opens one page alone: ?share=<token> a read-only conversation
+(views/shared.py), ?eval_share=<token> a read-only evaluation,
+?shared_prompt=<token> a read-only prompt, ?vote=<code> a demo's voting page.
+A signed-out visitor gets past the sign-in page only with such a link that
+leads to something real (the store is asked); with anything else, on any path,
+they see the sign-in page and nothing more.
 """
 
 import logging
@@ -14,20 +20,24 @@ import logging
 import streamlit as st
 
 from egp_core.errors import EGPError
+from egp_core.evaluate.records import Records
 from egp_core.store.errors import StoreError
-from ui import style
+from egp_core.voting import DemoDay
+from ui import services, style
 
 log = logging.getLogger("egp_playground")
 
 st.set_page_config(page_title="EGP Playground", page_icon="💬", layout="wide")
 style.apply()
 
-
-def auth_configured() -> bool:
-    try:
-        return "auth" in st.secrets
-    except Exception:  # no secrets.toml at all
-        return False
+LINKS = {
+    "vote": st.Page("views/vote.py", title="Vote", icon=":material/how_to_vote:", default=True),
+    "share": st.Page("views/shared.py", title="Shared conversation", icon=":material/link:", default=True),
+    "eval_share": st.Page("views/evaluate.py", title="Shared evaluation", icon=":material/fact_check:", default=True),
+    "shared_prompt": st.Page("views/prompts.py", title="Shared prompt", icon=":material/library_books:",
+                             default=True),
+}
+"""Query parameters of links a signed-out visitor may open, and the one page each shows."""
 
 
 def vote_needs_sign_in() -> bool:
@@ -38,21 +48,61 @@ def vote_needs_sign_in() -> bool:
         return False
 
 
-signed_out = auth_configured() and not st.user.is_logged_in
-shared = any(k in st.query_params for k in ("share", "eval_share", "shared_prompt"))  # read-only links
-# ?vote=<code>: the audience's phone page, and nothing else (no sidebar, no sign-in unless configured)
-voting = bool((st.query_params.get("vote") or "").strip()) and not (signed_out and vote_needs_sign_in())
-if signed_out and not voting and not shared:
+def link_in_url() -> tuple[str, str] | None:
+    """(parameter, value stripped) of the link in the URL (one of LINKS), if any."""
+    for name in LINKS:
+        if name in st.query_params:
+            return name, (st.query_params.get(name) or "").strip()
+    return None
+
+
+def link_is_real(name: str, value: str) -> bool:
+    """Whether the link leads to something that exists: a demo's voting code, a shared conversation,
+    evaluation or prompt (the store is asked)."""
+    if not value:
+        return False
+    try:
+        store = services.store()
+        if name == "vote":
+            return not vote_needs_sign_in() and DemoDay(store).rounds.demo_by_code(value) is not None
+        if name == "share":
+            return store.conversation_for_share(value) is not None
+        if name == "eval_share":
+            return Records(store).run_for_share(value) is not None
+        return services.prompts().for_share(value) is not None
+    except StoreError:  # the database is down: no way in; the log says why
+        log.exception("Could not look up a %s link", name)
+        return False
+
+
+def sign_in_page(bad_link: bool) -> None:
     st.title("EGP Playground")
+    if bad_link:
+        st.warning("This link is not valid (or what it shared was deleted).", icon=":material/link:")
     st.write("Sign in to see your conversations.")
     st.button("Sign in", type="primary", on_click=st.login, icon=":material/login:")
-    st.stop()
 
-if auth_configured() and st.user.is_logged_in and not voting:
+
+link = link_in_url()
+team_mode = not services.personal_mode()
+signed_out = team_mode and not st.user.is_logged_in
+if signed_out:
+    if link is None or not link_is_real(*link):
+        sign_in_page(bad_link=link is not None)
+        st.stop()
+    only = LINKS[link[0]]  # a signed-out visitor sees that one page, and nothing else
+elif (st.query_params.get("vote") or "").strip():
+    only = LINKS["vote"]  # the audience's phone page, and nothing else
+elif "share" in st.query_params:
+    only = LINKS["share"]
+else:
+    only = None  # (signed in, a shared evaluation or prompt opens in its page, with the navigation)
+
+if team_mode and st.user.is_logged_in and only is not LINKS["vote"]:
     st.sidebar.caption(f"Signed in as {st.user.get('email') or st.user.get('name') or 'you'}")
     st.sidebar.button("Sign out", on_click=st.logout, icon=":material/logout:")
 
-pages = [
+pages = [only] if only is not None else [
     st.Page("views/chat.py", title="Chat", icon=":material/chat:", default=True),
     st.Page("views/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("views/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
@@ -60,12 +110,7 @@ pages = [
     st.Page("views/usage.py", title="Usage", icon=":material/bar_chart:"),
     st.Page("views/settings.py", title="Settings", icon=":material/settings:"),
 ]
-if voting:
-    pages = [st.Page("views/vote.py", title="Vote", icon=":material/how_to_vote:", default=True)]
-elif signed_out:  # only the read-only view of a shared conversation, evaluation or prompt
-    pages = ([pages[2]] if "eval_share" in st.query_params else [pages[3]] if "shared_prompt" in st.query_params
-             else pages[:1])
-page = st.navigation(pages, position="hidden" if signed_out or voting else "sidebar")
+page = st.navigation(pages, position="hidden" if only is not None else "sidebar")
 try:
     page.run()
 except (StoreError, EGPError) as exc:  # a person's message, never a traceback

@@ -5,5 +5,6 @@ pytest_plugins = [
     "tests.plugins.local_model",
     "tests.plugins.postgres",
     "tests.plugins.app",
+    "tests.plugins.oidc",
     "tests.plugins.apptest",
 ]

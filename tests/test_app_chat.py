@@ -248,17 +248,6 @@ def test_presets_set_the_parameters_in_plain_words(app_env):
     assert generation_bodies(app_env)[-1]["model_parameters"]["temperature"] == 0.35
 
 
-def test_a_model_list_that_failed_is_read_again_on_the_next_run(app_env):
-    app_env.require_key("another-key")  # our key is refused: no models
-    at = start()
-    assert "rejected the API key" in " ".join(e.value for e in at.sidebar.error)
-    assert at.chat_input[0].disabled
-    app_env.require_key(None)  # fixed on the server side
-    at.run()
-    assert not at.sidebar.error
-    assert at.sidebar.selectbox(key="model").value == "fake-model"
-
-
 def test_questions_are_shown_as_typed_and_answers_keep_their_line_breaks(app_env):
     app_env.reply(text="Roses are red\nViolets are blue\n\n- one\n- two\n\n```\nx = 1\ny = 2\n```")
     at = send(start(), "2*3*4\n# My heading")

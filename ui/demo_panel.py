@@ -195,7 +195,7 @@ def revealed_sentence(conv_id: str, names: list[str]) -> str | None:
 
 
 def leaderboard() -> None:
-    rows = day().leaderboard()
+    rows = day().leaderboard(owner=services.owner())  # team mode: your own rounds only
     st.subheader("Leaderboard", anchor=False)
     if not rows:
         st.caption("No rounds yet. Turn on blind mode, compare, and let the room vote.")

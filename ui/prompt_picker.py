@@ -101,7 +101,7 @@ def _apply_settings(version: PromptVersion, system: str) -> None:
     model = version.content.model
     if model:
         conn = next((c for c in services.connections() if c.id == st.session_state.get(state.CONNECTION)), None)
-        if conn is not None and model in sidebar._models(conn)[0]:
+        if conn is not None and model in sidebar.model_names(conn):
             st.session_state[state.MODEL] = model
 
 

@@ -12,9 +12,11 @@ from typing import Any
 
 import streamlit as st
 
+from egp_core.admins import Actor, admins_from
 from egp_core.connections import SAVED_FILE, Connection, connections_from, load_saved
 from egp_core.generation import MAX_LIVE, Generation, Registry
 from egp_core.local.launcher import LocalServer, ensure_local_server
+from egp_core.model_catalog import ModelCatalog
 from egp_core.store import Store, open_store
 from egp_core.store.engine import data_dir
 from egp_core.store.exchange import discard_unfinished_imports
@@ -52,6 +54,12 @@ def registry() -> Registry:
     except ValueError:
         cap = MAX_LIVE
     return Registry(max_live=max(1, cap))
+
+
+@st.cache_resource(show_spinner=False)
+def model_catalog() -> ModelCatalog:
+    """Every connection's model list, remembered for every session (keyed by credentials too)."""
+    return ModelCatalog()
 
 
 @st.cache_resource(show_spinner=False)
@@ -121,6 +129,11 @@ def connection_problems() -> list[str]:
     if personal_mode():
         load_saved(saved_connections_file(), problems)
     return problems
+
+
+def actor() -> Actor:
+    """Who is acting in this session, for the checks on shared settings."""
+    return Actor(owner(), not personal_mode(), admins_from(_secrets_mapping()))
 
 
 def owner() -> str:

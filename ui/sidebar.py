@@ -8,8 +8,9 @@ from typing import Any
 
 import streamlit as st
 
-from egp_core.connections import API_WORDS, Connection, explain_failure, probe_api, test_connection
+from egp_core.connections import API_WORDS, Connection, probe_api
 from egp_core.errors import EGPError
+from egp_core.model_catalog import ModelListing, credentials_hash
 from egp_core.types import ModelParameters
 from ui import services, state
 
@@ -46,62 +47,39 @@ class Settings:
         return self.connection.make_client(self.api, **kw)
 
 
-@st.cache_data(ttl=60, show_spinner=False)
-def _model_list(_connection: Connection, connection_id: str, base_url: str) -> tuple[list[str], dict]:
-    """Model ids and their context lengths, cached a minute per connection. Errors are raised,
-    and so never cached: a fixed endpoint is tried again on the next run."""
-    client = _connection.make_client(max_retries=0)
-    try:
-        names, contexts = [], {}
-        if hasattr(client, "list_model_info"):
-            info = client.list_model_info()
-        else:
-            info = [{"name": n} for n in client.list_models()]
-        for item in info:
-            name = item.get("name") or item.get("model_name") or item.get("id")
-            if name and name not in names:
-                names.append(name)
-                if item.get("context_length"):
-                    contexts[name] = int(item["context_length"])
-        return names, contexts
-    finally:
-        client.close()
-
-
 @st.cache_data(ttl=600, show_spinner=False)
-def _probed_api(_connection: Connection, connection_id: str, base_url: str) -> str:
+def _probed_api(_connection: Connection, connection_id: str, base_url: str, credentials: str) -> str:
     return probe_api(_connection, timeout=3)
 
 
 def default_api(connection: Connection) -> str:
     """The API a connection speaks unless the person picks another: SGP v5 where the workspace
     (or the local model) has it, else the older completions API; chat for OpenAI-compatible servers.
-    A server that did not answer is asked again on the next run."""
+    A server that did not answer is asked again on the next run, but not while its model list is
+    remembered as failing (so a hanging server costs one short wait, not one per run)."""
+    if services.model_catalog().failing(connection):
+        return "completions"
     try:
-        return _probed_api(connection, connection.id, connection.base_url)
+        return _probed_api(connection, connection.id, connection.base_url, credentials_hash(connection))
     except EGPError:
         return "completions"
 
 
-def _models(connection: Connection) -> tuple[list[str], dict, str | None]:
-    """Model ids, context lengths, and a friendly error when the list could not be read."""
-    try:
-        names, contexts = _model_list(connection, connection.id, connection.base_url)
-        return names, contexts, None
-    except EGPError as exc:
-        return [], {}, exc.user_message
+def model_names(conn: Connection) -> list[str]:
+    """The models the connection offers (remembered, see egp_core.model_catalog); [] when unreadable."""
+    return services.model_catalog().get(conn).names
 
 
-@st.cache_data(ttl=30, show_spinner=False)
-def _explained(_connection: Connection, connection_id: str, base_url: str, fallback: str) -> str:
-    """Why a connection whose models could not be listed fails: its name does not resolve, the port
-    refuses, TLS fails, or the key is rejected (asked once more, without retries; kept 30 s)."""
-    result = test_connection(_connection, connect_timeout=3, read_timeout=10)
-    return fallback if result.ok else explain_failure(_connection, result.error)
-
-
-def _diagnosis(conn: Connection, fallback: str) -> str:
-    return _explained(conn, conn.id, conn.base_url, fallback)
+def _unavailable(conn: Connection, listing: ModelListing, where, key_prefix: str) -> None:
+    """Say plainly why the connection's models could not be read, when they are asked for again
+    (failures are remembered a few seconds, see egp_core.model_catalog), and offer Try again."""
+    where.error(listing.problem, icon=":material/cloud_off:")
+    where.caption(f"Asked again in {max(1, round(listing.retry_in))} s, or now:")
+    # (key_prefix not first: state.keep_choices writes back "pane..." keys, and a button's cannot be)
+    where.button("Try again", key=f"models-retry-{key_prefix}", icon=":material/refresh:",
+                 on_click=services.model_catalog().forget, args=(conn,))
+    if not key_prefix:
+        st.session_state[state.UNAVAILABLE] = f"{conn.name} cannot be reached. {listing.problem}"
 
 
 @st.fragment(run_every=1.0)
@@ -180,6 +158,7 @@ def connection_and_model(container=None, key_prefix: str = "") -> tuple[Connecti
     )
     conn = by_id[cid]
     notice = where.empty()  # always present, so the widgets below keep their place
+    local_not_ready = conn.kind == "local" and not services.local_server().is_ready()
     if conn.kind == "local":
         server = services.local_server()
         if server.error:
@@ -187,14 +166,14 @@ def connection_and_model(container=None, key_prefix: str = "") -> tuple[Connecti
         elif not server.is_ready():
             with notice.container():
                 _await_local(server)
-    models, contexts, error = _models(conn)
-    loading = conn.kind == "local" and not services.local_server().is_ready()
-    if error and not loading:  # this connection's own state, never another connection's model
-        why = _diagnosis(conn, error)
-        where.error(why, icon=":material/cloud_off:")
-        if not key_prefix:
-            st.session_state[state.UNAVAILABLE] = f"{conn.name} cannot be reached. {why}"
+    catalog = services.model_catalog()  # per connection and credentials; short waits, failures remembered
+    listing = catalog.get(conn)
+    if local_not_ready:  # the notice above says why; what it lists now is not remembered
+        catalog.forget(conn)
+    elif listing.problem:  # this connection's own state, never another connection's model
+        _unavailable(conn, listing, where, key_prefix)
         return conn, None, {}
+    models, contexts = listing.names, listing.contexts
     mkey = key_prefix + state.MODEL
     if not models:
         models = [st.session_state.get(mkey)] if st.session_state.get(mkey) else []

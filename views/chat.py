@@ -26,23 +26,8 @@ STARTERS = [
 ]
 
 
-def shared_view(token: str) -> None:
-    conv = services.store().conversation_for_share(token)
-    if conv is None:
-        st.error("This share link is not valid (or the conversation was deleted).", icon=":material/link:")
-        return
-    st.set_page_config(page_title=header.tab_title(conv.title))
-    st.title(history.plain(conv.title), anchor=False)
-    st.caption("A read-only copy shared with you.")
-    messages.render(conv.id, None, read_only=True)
-
-
 def main() -> None:
     state.init()
-    token = st.query_params.get("share")
-    if token:
-        shared_view(token)
-        return
 
     wanted = st.query_params.get("c")
     if wanted and wanted != st.session_state.get(state.CONVERSATION):

@@ -1,6 +1,9 @@
 """Settings: connections (test, add after a test, keep for next time, remove) and the price table
 used for every cost estimate.
 
+The price table is shared by everyone: in team mode only admins edit it (egp_core.admins);
+saving is egp_core.price_table's job.
+
 A key typed here lives in this browser session only (st.session_state), or, in personal mode and
 when asked, in a file readable only by its owner (data/connections.toml, 0600), never in the
 history database. A key from secrets.toml or the environment is shown masked and is never put
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from egp_core.admins import NotAllowed
 from egp_core.connections import (
     KINDS,
     Connection,
@@ -20,7 +24,8 @@ from egp_core.connections import (
     test_new_connection,
 )
 from egp_core.local.sampling import DEFAULTS as LOCAL_DEFAULTS
-from egp_core.pricing import DEFAULT_PRICES, LOCAL_MODEL
+from egp_core.price_table import price_rows, save_price_table
+from egp_core.pricing import LOCAL_MODEL
 from ui import services, state
 
 ADDABLE = {"auto": "Find out from the address", "egp": "EGP workspace",
@@ -167,41 +172,9 @@ def add_connection_form() -> None:
                     st.code(detail, language=None, wrap_lines=True)
 
 
-def price_rows(saved: dict[str, tuple[float, float]]) -> list[dict]:
-    """The table shown: the defaults, overridden and extended by the saved prices."""
-    rows = {m: (p.prompt_per_1k, p.completion_per_1k) for m, p in DEFAULT_PRICES.items()}
-    rows.update(saved)
-    return [dict(zip(PRICE_COLUMNS, (m, p, c), strict=True)) for m, (p, c) in sorted(rows.items(), key=lambda r: r[0].lower())]
-
-
-def save_prices(edited: list[dict], saved: dict[str, tuple[float, float]]) -> str | None:
-    """Store the edited table: only prices differing from the defaults are kept.
-    Returns a sentence for the person when a row is wrong (nothing is saved then)."""
-    wanted: dict[str, tuple[float, float]] = {}
-    for row in edited:
-        model = str(row.get(PRICE_COLUMNS[0]) or "").strip()
-        if not model:
-            continue
-        try:
-            prompt = float(row.get(PRICE_COLUMNS[1]) or 0)
-            completion = float(row.get(PRICE_COLUMNS[2]) or 0)
-        except (TypeError, ValueError):
-            return f"The prices for {model} must be numbers."
-        if prompt < 0 or completion < 0:
-            return f"The prices for {model} cannot be negative."
-        wanted[model] = (prompt, completion)
-    store = services.store()
-    for model, price in wanted.items():
-        default = DEFAULT_PRICES.get(model)
-        if default is not None and (default.prompt_per_1k, default.completion_per_1k) == price:
-            if model in saved:
-                store.delete_price(model)
-        elif saved.get(model) != price:
-            store.set_price(model, *price)
-    for model in saved:
-        if model not in wanted:
-            store.delete_price(model)
-    return None
+def table_rows(saved: dict[str, tuple[float, float]]) -> list[dict]:
+    """The price table as the data editor shows it."""
+    return [dict(zip(PRICE_COLUMNS, row, strict=True)) for row in price_rows(saved)]
 
 
 PRICES_VERSION = "prices-editor-version"  # bumped after a save: a fresh editor on the saved table
@@ -226,9 +199,12 @@ def apply_edits(rows: list[dict], edits: dict | None) -> list[dict]:
 
 def _save() -> None:
     """The Save button's callback: runs before the page, so the table below shows what was saved."""
-    saved = services.store().get_prices()
-    table = apply_edits(price_rows(saved), st.session_state.get(_editor_key()))
-    problem = save_prices(table, saved)
+    store = services.store()
+    table = apply_edits(table_rows(store.get_prices()), st.session_state.get(_editor_key()))
+    try:
+        problem = save_price_table(store, services.actor(), [tuple(r.get(c) for c in PRICE_COLUMNS) for r in table])
+    except NotAllowed as exc:
+        problem = exc.user_message
     if problem:
         st.session_state[PRICES_RESULT] = (False, problem)
         return
@@ -238,13 +214,20 @@ def _save() -> None:
 
 def prices_editor() -> None:
     st.subheader("Prices")
+    read_only = services.actor().why_read_only()
     st.caption(
         "US dollars per 1,000 tokens. Cost estimates on every page use this table; "
-        f"the built-in local model ({LOCAL_MODEL}) is free. Edit a cell or add a row, then save. "
-        "Deleting a well-known model's row puts its default price back."
+        f"the built-in local model ({LOCAL_MODEL}) is free."
+        + ("" if read_only else " Edit a cell or add a row, then save. "
+           "Deleting a well-known model's row puts its default price back.")
     )
+    rows = table_rows(services.store().get_prices())
+    if read_only:
+        st.info(read_only, icon=":material/lock:")
+        st.dataframe(rows, width="stretch", hide_index=True, key="prices-table")
+        return
     st.data_editor(
-        price_rows(services.store().get_prices()), num_rows="dynamic", width="stretch", key=_editor_key(),
+        rows, num_rows="dynamic", width="stretch", key=_editor_key(),
         hide_index=True,
         column_config={
             PRICE_COLUMNS[0]: st.column_config.TextColumn(required=True),

@@ -14,6 +14,8 @@ from sqlalchemy.pool import StaticPool
 DB_URL_ENV = "EGP_PLAYGROUND_DB_URL"
 DATA_DIR_ENV = "EGP_PLAYGROUND_DATA"
 SQLITE_BUSY_TIMEOUT_S = 30.0
+PG_CONNECT_TIMEOUT_S = 5
+"""How long a PostgreSQL connection may take to open (libpq's connect_timeout) unless the URL says."""
 
 
 def data_dir() -> Path:
@@ -37,14 +39,16 @@ def _lower(value: object) -> object:
 def make_engine(url: str) -> Engine:
     """A thread-safe engine with a connection pool.
 
-    SQLite: WAL mode, a busy timeout, a Unicode-aware lower(), and write
+    PostgreSQL: a connect timeout. SQLite: WAL mode, a busy timeout, a Unicode-aware lower(), and write
     transactions that take the write lock at BEGIN (no upgrade deadlocks).
     """
     u = sa.make_url(url)
     if u.drivername in ("postgresql", "postgres"):  # plain URLs as hosting providers give them
         u = u.set(drivername="postgresql+psycopg")
     if u.get_backend_name() != "sqlite":
-        return sa.create_engine(u, pool_pre_ping=True, future=True)
+        # A database that does not answer must fail the page in seconds, not hang it.
+        connect_args = {} if "connect_timeout" in u.query else {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+        return sa.create_engine(u, pool_pre_ping=True, future=True, connect_args=connect_args)
 
     memory = u.database in (None, "", ":memory:")
     if not memory:
