@@ -30,6 +30,8 @@ log = logging.getLogger("egp_playground")
 st.set_page_config(page_title="EGP Playground", page_icon="💬", layout="wide")
 style.apply()
 
+# Query parameters of links a signed-out visitor may open, and the one page each shows.
+# (A comment, not a docstring: Streamlit's "magic" would draw a bare string on the page.)
 LINKS = {
     "vote": st.Page("views/vote.py", title="Vote", icon=":material/how_to_vote:", default=True),
     "share": st.Page("views/shared.py", title="Shared conversation", icon=":material/link:", default=True),
@@ -37,7 +39,6 @@ LINKS = {
     "shared_prompt": st.Page("views/prompts.py", title="Shared prompt", icon=":material/library_books:",
                              default=True),
 }
-"""Query parameters of links a signed-out visitor may open, and the one page each shows."""
 
 
 def vote_needs_sign_in() -> bool:

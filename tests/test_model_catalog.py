@@ -54,7 +54,9 @@ def test_a_hanging_endpoint_fails_once_and_the_failure_is_remembered(fake_egp):
     assert isinstance(again.error, TimeoutError) and again.retry_in == KEEP_FAILURE_SECONDS - 10
     assert again.problem == first.problem
     assert listings(fake_egp) == 1
+    assert catalog.failing(conn(fake_egp)) and listings(fake_egp) == 1  # (asking this asks no server)
     clock.now += 6  # 16 s after the failure: asked again, and now it answers
+    assert not catalog.failing(conn(fake_egp))
     assert catalog.get(conn(fake_egp)).names == ["fake-model"]
     assert listings(fake_egp) == 2
 
