@@ -103,7 +103,7 @@ def test_no_page_log_export_or_row_holds_a_key(app_env, tmp_path, caplog):
     at.text_input(key="add-name").input("Typed server")
     at.text_input(key="add-url").input(typed_server.base_url)
     at.text_input(key="add-key").input(TYPED_KEY)
-    at.button(key=next(b.key for b in at.button if b.label == "Add connection")).click().run()
+    at.button(key=next(b.key for b in at.button if b.label == "Test and add")).click().run()
     assert not at.error and not at.exception
     for b in [b for b in at.button if b.label == "Test connection"]:
         at.button(key=b.key).click().run()
@@ -209,10 +209,10 @@ def test_the_running_app_never_sends_or_logs_a_key(servers, app_factory, page, t
     page.get_by_text("Toml vLLM").wait_for()
     page.get_by_label("OpenAI-compatible server (vLLM, Ollama, llama.cpp)").check(force=True)
     page.get_by_role("textbox", name="Name").fill("Typed server")
-    page.get_by_role("textbox", name="Endpoint URL").fill(typed_server.base_url)
+    page.get_by_role("textbox", name="Address").fill(typed_server.base_url)
     page.get_by_role("textbox", name="API key").fill(TYPED_KEY)
-    page.get_by_role("button", name="Add connection").click()
-    page.get_by_text("Added Typed server.").wait_for()
+    page.get_by_role("button", name="Test and add").click()
+    page.get_by_text("Added Typed server (").wait_for()
     wait_idle(page)
     def model_listings() -> int:
         return (len([r for r in fake_egp.requests if "models" in r.path]) + len(toml_server.requests)
@@ -224,7 +224,7 @@ def test_the_running_app_never_sends_or_logs_a_key(servers, app_factory, page, t
         tests.nth(i).click()
         until(lambda n=before: model_listings() > n)
         wait_idle(page)
-    assert len(toml_server.requests) == 1 and len(typed_server.requests) == 1
+    assert len(toml_server.requests) == 1 and len(typed_server.requests) == 2  # tested when added, and here
     page.get_by_text("Connected in").first.wait_for()
 
     page.get_by_role("link", name="Chat").click()
