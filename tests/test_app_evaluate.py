@@ -195,7 +195,8 @@ def test_an_interrupted_run_resumes_here_and_a_row_opens_in_chat(app_env, tmp_pa
     (conv,) = open_store(f"sqlite:///{tmp_path / 'history.db'}").list_conversations("local")
     assert conv.title == "Row 1 of Pasted table"
     assert at.query_params["c"] in (conv.id, [conv.id])
-    assert "Where is thing 0?" in [m.value for m in at.markdown] and "world" in [m.value for m in at.markdown]
+    questions = [t.value for t in at.text] + [m.value for m in at.markdown]  # questions show as typed (st.text)
+    assert "Where is thing 0?" in questions and "world" in [m.value for m in at.markdown]
 
 
 def test_blind_review_hides_the_names_and_shuffles_each_row(app_env, tmp_path):
