@@ -106,11 +106,13 @@ def _follow(message_id: str) -> None:
         st.rerun(scope="app")
 
 
-def show_answer(message, area) -> None:
-    """One answer's text, drawn in `area` in the blocks the live view drew (so the end of a long
-    answer re-renders nothing), then the notes about it."""
-    if message.text:
+def show_answer(message, area, *, drawn: bool = False) -> None:
+    """One answer's text, drawn in `area` in the blocks the live view draws (so a rerun re-renders
+    nothing), then the notes about it. `drawn`: the live view has just drawn the whole text there
+    in this run (drawing it again would replace the blocks, and the browser render them anew)."""
+    if message.text and not drawn:
         live.show(message.text, area)
+    if message.text:
         answer_options.show_extras(message)  # its JSON check and token probabilities
     elif message.status == "complete":
         area.markdown("_(empty answer)_")
@@ -158,12 +160,15 @@ def _answer(
     (ui.answer_options draws their tabs, Regenerate and the versions)."""
     with st.chat_message("assistant"):
         notice, body = st.empty(), st.empty()  # the live view's layout (ui.live.watch)
+        drawn = False
         if message.status == "streaming" and not read_only:
-            if _live(message, notice, body, stop_area) == "elsewhere":
+            seen = _live(message, notice, body, stop_area)
+            if seen == "elsewhere":
                 _follow(message.id)
                 return
             message = services.store().get_message(message.id) or message
-        show_answer(message, body)
+            drawn = seen == "ended"
+        show_answer(message, body, drawn=drawn)
         retry = carry_on = None
         if is_last and settings is not None and not read_only and not candidate:
             def retry():
