@@ -26,9 +26,9 @@ CURSOR = " ▌"
 
 
 FLUSH_PAUSE = 0.05
-"""After the last redraw, a pause that lets Streamlit's event loop send it before a caller's
-rerun (the compare page's): the rerun starts with a full garbage collection that holds the GIL (and so the websocket)
-for 0.1-0.3 s."""
+"""After the last redraw, a pause that lets Streamlit's event loop send it before the script goes
+on: the chat page then draws the rest of the page, which holds the GIL (and so the websocket) for a
+while; the compare page reruns, and a rerun starts with a full garbage collection (0.1-0.3 s)."""
 
 
 def redraw_interval(text_length: int) -> float:
@@ -78,6 +78,7 @@ def watch(generation: Generation, text_area, notice_area) -> None:
     while True:
         if generation.wait(redraw_interval(live.redrawn_length)):
             live.draw(generation.text, final=True)
+            time.sleep(FLUSH_PAUSE)
             return
         # Touching session state is where Streamlit notices a pending rerun (a Stop click)
         # even when no new text arrived, so Stop is never held up by a silent stream.
