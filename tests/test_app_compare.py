@@ -457,3 +457,76 @@ def test_an_openai_compatible_pane_next_to_an_egp_pane(env, fakes):
     assert sent["model"] == "fake-gpt" and sent["messages"][-1] == {"role": "user", "content": "Who are you?"}
     column = next(c for c in at.main.columns if [s.value for s in c.subheader][:1] == ["B · fake-gpt"])
     assert any("/v1/chat/completions" in c.value and "OPENAI_API_KEY" in c.value for c in column.code)
+
+
+# ----- follow-ups: each pane a thread of its own ---------------------------------------------------
+
+
+def two_panes(env, fakes) -> tuple[AppTest, FakeEGP, FakeEGP]:
+    alpha = fakes(["alpha"], "Alpha says the sky is blue.")
+    beta = fakes(["beta"], "Beta says the sky is grey.")
+    env.setenv("EGP_ENDPOINT_URL", alpha.base_url)
+    at = compare_page([session_connection("Beta", beta)], panes=2)
+    choose(at, 1, "session-beta")
+    return at, alpha, beta
+
+
+def test_a_follow_up_goes_to_every_pane_with_its_own_history(env, fakes):
+    at, alpha, beta = two_panes(env, fakes)
+    ask(at, "What colour is the sky?")
+    conv = at.session_state["compare_run"]
+    ask(at, "And at night?")
+    assert at.session_state["compare_run"] == conv  # the same comparison, one turn more
+
+    for fake, own, other in ((alpha, "Alpha says", "Beta says"), (beta, "Beta says", "Alpha says")):
+        first, second = (json.dumps(r.body) for r in generation_requests(fake))
+        assert "What colour is the sky?" in first and "And at night?" not in first
+        assert "What colour is the sky?" in second and "And at night?" in second
+        assert own in second and other not in second  # its own earlier answer, never the other pane's
+    questions = [m.text for m in saved().messages(conv) if m.role == "user"]
+    assert questions == ["What colour is the sky?", "And at night?"]
+    assert headers(at) == ["A · alpha", "B · beta"] * 2
+    shown = [m.value for m in at.main.markdown]
+    assert shown.count("Alpha says the sky is blue.") == 2 and shown.count("Beta says the sky is grey.") == 2
+    click(at, "Next round")
+    assert at.session_state["compare_run"] is None
+    ask(at, "A new question")
+    assert at.session_state["compare_run"] != conv
+    assert "What colour is the sky?" not in json.dumps(generation_requests(alpha)[-1].body)
+
+
+def test_blind_mode_stays_blind_across_turns(env, fakes):
+    at, said = blind_comparison(env, fakes)
+    ask(at, "And at night?")
+    assert headers(at) == ["Model A", "Model B", "Model C"] * 2
+    shown = texts(at)
+    for model, answer in said.items():
+        assert [m.value for m in at.main.markdown].count(answer) == 2
+        assert model not in shown
+    assert not at.main.get("download_button")
+    click(at, next(b.label for b in at.button if b.label.endswith(" is best")))
+    assert not any(h.startswith("Model ") for h in headers(at))
+    assert len(headers(at)) == 6
+
+
+def test_regenerate_replaces_one_panes_last_answer(env, fakes):
+    at, alpha, beta = two_panes(env, fakes)
+    ask(at, "What colour is the sky?")
+    ask(at, "And at night?")
+    conv = at.session_state["compare_run"]
+    alpha.reply(text="Alpha thinks again: black.")
+    at.button(key=f"regen-{conv}-0").click().run()
+    assert not at.exception, at.exception
+
+    assert len(generation_requests(alpha)) == 3 and len(generation_requests(beta)) == 2
+    again = json.dumps(generation_requests(alpha)[-1].body)
+    assert "Alpha says the sky is blue." in again and "And at night?" in again and "Beta says" not in again
+    shown = [m.value for m in at.main.markdown]
+    assert "Alpha thinks again: black." in shown
+    assert shown.count("Alpha says the sky is blue.") == 1  # the first turn's; the second's is replaced
+    assert shown.count("Beta says the sky is grey.") == 2
+    mine = [m for m in saved().messages(conv) if m.pane == 0]
+    assert [(m.text, m.hidden) for m in mine] == [
+        ("Alpha says the sky is blue.", False), ("Alpha says the sky is blue.", True),
+        ("Alpha thinks again: black.", False),
+    ]

@@ -4,7 +4,8 @@ Each pane is its own background `Generation` with its own client, all started
 together, so the answers stream concurrently; the page watches them with
 `live.watch_many` (throttled redraws). A comparison is a conversation of kind
 "compare": the question, then one answer per pane (`message.pane` = its
-letter). Its settings record what each pane sent (connection, model,
+letter); each follow-up adds a question and again one answer per pane, each pane
+a thread of its own (egp_core.compare). Its settings record what each pane sent (connection, model,
 parameters), so "View code" can show each request, and, in blind mode, the
 room's vote. Blind mode shuffles the panes, so not even the presenter knows
 which letter is which model until the vote.
@@ -18,6 +19,7 @@ from typing import Any
 import streamlit as st
 
 from egp_core.chat import build_request, title_from
+from egp_core.compare import CompareTurn, compare_turns, pane_thread
 from egp_core.connections import message_form
 from egp_core.errors import error_from_dict
 from egp_core.generation import Generation
@@ -80,10 +82,10 @@ def pane_spec(pane: sidebar.Settings) -> dict[str, Any]:
     }
 
 
-def pane_request(prompt: str, spec: dict[str, Any], system_prompt: str | None) -> CompletionRequest:
-    """The request a pane sends for `prompt` (the same for the answer and for "View code")."""
+def pane_request(history: list[Message], spec: dict[str, Any], system_prompt: str | None) -> CompletionRequest:
+    """The request a pane sends for its thread `history` (the same for the answer and for "View code")."""
     built = build_request(
-        [Message(role="user", content=prompt)], model=spec["model"],
+        history, model=spec["model"],
         parameters=ModelParameters.model_validate(spec.get("parameters") or {}),
         system_prompt=system_prompt or None, api=message_form(spec.get("api") or "completions"),
         context_tokens=spec.get("context_length"),
@@ -104,6 +106,31 @@ def open_comparison(conv_id: str | None) -> None:
         del st.query_params[QUERY]
 
 
+def pane_answer(conv: str, pane: int, spec: dict[str, Any], settings: sidebar.Settings, history: list[Message],
+                system: str, saved_prompt: dict | None) -> Generation:
+    """Save pane `pane`'s (empty) answer to its thread `history`; the Generation that will fill it."""
+    request = pane_request(history, spec, system)
+    params = (spec.get("parameters") or {}) | {"connection": spec.get("connection")} | (spec.get("options") or {})
+    if saved_prompt:  # the receipt says which prompt version produced it
+        params["prompt"] = saved_prompt
+    if system:
+        params["system_prompt"] = system
+    mid = services.store().add_message(
+        conv, "assistant", "", status="streaming", model=spec["model"], parameters=params, pane=pane,
+    )
+    return services.new_answer(settings, request, mid)
+
+
+def spec_settings(spec: dict[str, Any], system: str) -> sidebar.Settings | None:
+    """A saved pane's settings again, to ask it a follow-up (None: its connection is gone)."""
+    conn = next((c for c in services.connections() if c.id == spec.get("connection_id")), None)
+    if conn is None:
+        return None
+    params = ModelParameters.model_validate(spec.get("parameters") or {})
+    return sidebar.Settings(conn, spec["model"], params, system, spec.get("context_length"),
+                            spec.get("api") or "completions")
+
+
 def start(prompt: str, panes: list[sidebar.Settings], saved_prompt: dict | None = None) -> str:
     """Save the comparison (a conversation of kind "compare") and start every pane at once."""
     store = services.store()
@@ -117,22 +144,54 @@ def start(prompt: str, panes: list[sidebar.Settings], saved_prompt: dict | None 
         settings={"models": [p.model for p in panes], "blind": blind, "system_prompt": system, "panes": specs},
     )
     store.add_message(conv, "user", prompt, parameters={"prompt": saved_prompt} if saved_prompt else None)
-    gens = []
-    for i, (pane, spec) in enumerate(zip(panes, specs, strict=True)):
-        request = pane_request(prompt, spec, system)
-        params = pane.parameters.to_wire() | {"connection": pane.connection.name} | (spec.get("options") or {})
-        if saved_prompt:  # the receipt says which prompt version produced it
-            params["prompt"] = saved_prompt
-        if system:
-            params["system_prompt"] = system
-        mid = store.add_message(
-            conv, "assistant", "", status="streaming", model=pane.model, parameters=params, pane=i,
-        )
-        gens.append(services.new_answer(pane, request, mid))
-    registry = services.registry()
+    question = [Message(role="user", content=prompt)]
+    gens = [pane_answer(conv, i, spec, pane, question, system, saved_prompt)
+            for i, (pane, spec) in enumerate(zip(panes, specs, strict=True))]
     for gen in gens:  # everything is saved first, so the panes start together
-        registry.start(gen)
+        services.registry().start(gen)
     return conv
+
+
+def follow_up(conv_id: str, prompt: str, saved_prompt: dict | None = None) -> None:
+    """Ask every pane of the comparison a next question, each with its own thread."""
+    store = services.store()
+    conv = store.get_conversation(conv_id, owner=services.owner())
+    if conv is None:
+        return
+    settings = conv.settings or {}
+    specs, system = settings.get("panes") or [], settings.get("system_prompt") or ""
+    panes = [spec_settings(spec, system) for spec in specs]
+    if not specs or any(p is None for p in panes):
+        st.error("A pane's connection is no longer available: start a new comparison with Next round.",
+                 icon=":material/warning:")
+        return
+    conversation.stop_running(conv_id)
+    store.add_message(conv_id, "user", prompt, parameters={"prompt": saved_prompt} if saved_prompt else None)
+    thread = compare_turns(store.messages(conv_id))
+    gens = [pane_answer(conv_id, i, spec, pane, pane_thread(thread, i), system, saved_prompt)
+            for i, (pane, spec) in enumerate(zip(panes, specs, strict=True))]
+    for gen in gens:
+        services.registry().start(gen)
+
+
+def regenerate_pane(conv_id: str, pane: int) -> None:
+    """Answer the last question again in one pane; its earlier answer stays, hidden."""
+    store = services.store()
+    conv = store.get_conversation(conv_id, owner=services.owner())
+    thread = compare_turns(store.messages(conv_id))
+    if conv is None or not thread:
+        return
+    settings = conv.settings or {}
+    specs, system = settings.get("panes") or [], settings.get("system_prompt") or ""
+    if pane >= len(specs) or (pane_settings_ := spec_settings(specs[pane], system)) is None:
+        return
+    old = thread[-1].answers.get(pane)
+    if old is not None:
+        conversation.stop(old.id)
+        store.set_hidden([old.id], True)
+    saved_prompt = (thread[-1].question.parameters or {}).get("prompt")
+    services.registry().start(
+        pane_answer(conv_id, pane, specs[pane], pane_settings_, pane_thread(thread, pane), system, saved_prompt))
 
 
 # ----- showing a comparison ----------------------------------------------------------------------
@@ -152,19 +211,20 @@ def label(m, hidden: bool, names: list[str] | None = None) -> str:
     return f"{letter} · {name}"
 
 
-def show_code(conv, question: str, position: int) -> None:
+def show_code(conv, upto: list[CompareTurn], position: int) -> None:
+    """The request pane `position` sent for the last of the turns `upto`."""
     specs = (conv.settings or {}).get("panes") or []
     if position >= len(specs):
         return
     spec = specs[position]
-    request = pane_request(question, spec, conv.settings.get("system_prompt"))
+    request = pane_request(pane_thread(upto, position), spec, conv.settings.get("system_prompt"))
     code_view.show(
         spec.get("base_url"), request, kind=spec.get("kind") or "egp", account_id=spec.get("account_id"),
-        key=f"cmp-code-{conv.id}-{position}", api=spec.get("api"),
+        key=f"cmp-code-{conv.id}-{position}" + (f"-{len(upto)}" if len(upto) > 1 else ""), api=spec.get("api"),
     )
 
 
-def show_outcome(m, conv, question: str, hidden: bool, prices: dict) -> None:
+def show_outcome(m, conv, upto: list[CompareTurn], hidden: bool, prices: dict) -> None:
     """Under a finished answer: its error, or its receipt, and its code once names are shown."""
     if m.status == "error":
         err = error_from_dict(m.error)
@@ -175,17 +235,17 @@ def show_outcome(m, conv, question: str, hidden: bool, prices: dict) -> None:
         show_receipt(m, None, model=label(m, True))
     else:
         show_receipt(m, prices)
-        show_code(conv, question, m.pane or 0)
+        show_code(conv, upto, m.pane or 0)
     add_to_totals(m, prices)
 
 
-def show_answer(m, conv, question: str, hidden: bool, prices: dict) -> None:
+def show_answer(m, conv, upto: list[CompareTurn], hidden: bool, prices: dict) -> None:
     if m.text:
         st.markdown(m.text)
         answer_options.show_extras(m, key="cmp-")
     elif m.status != "error":
         st.caption("_(no text)_")
-    show_outcome(m, conv, question, hidden, prices)
+    show_outcome(m, conv, upto, hidden, prices)
 
 
 def show_run(conv_id: str) -> None:
@@ -198,10 +258,10 @@ def show_run(conv_id: str) -> None:
     live_ids = {m.id for m in msgs if m.status == "streaming" and (g := reg.get(m.id)) is not None and not g.done}
     if any(m.status == "streaming" and m.id not in live_ids for m in msgs):
         msgs = store.messages(conv_id)  # an answer ended while we looked: its final save is in now
-    question = next((m.text for m in msgs if m.role == "user"), "")
-    answers = sorted((m for m in msgs if m.role == "assistant"), key=lambda m: m.pane or 0)
-    if not answers:
+    thread = compare_turns(msgs)
+    if not thread or not thread[0].answers:
         return
+    answers = thread[0].in_order()
     settings = conv.settings or {}
     blind = bool(settings.get("blind"))
     rnd = demo_panel.blind_round(conv_id) if blind else None
@@ -209,36 +269,49 @@ def show_run(conv_id: str) -> None:
     if rnd is not None and rnd.status == "revealed":
         voted = (rnd.outcome or {}).get("winner", -1)
         voted = -1 if voted is None else voted  # revealed as a tie: no trophy
-    votable = [m for m in answers if m.status in VOTABLE and m.text]
+    votable = {m.pane for t in thread for m in t.in_order() if m.status in VOTABLE and m.text}
     names = pane_names(conv)
-    # Names stay hidden until the reveal (or until no vote is possible: fewer than two answers).
+    # Names stay hidden until the reveal, across every turn (or until no vote is possible: fewer
+    # than two panes ever answered).
     hidden = blind and voted is None and (bool(live_ids) or len(votable) >= 2)
     prices = store.get_prices()
 
-    with st.chat_message("user"):
-        st.markdown(question)
-    if live_ids:
-        st.button("Stop all", icon=":material/stop_circle:", on_click=conversation.stop_running, args=(conv_id,),
-                  key=f"stop-all-{conv_id}", shortcut="Escape")
     live_panes: list[tuple[Generation, Any, Any]] = []
     finish_areas: list[tuple[Any, Any]] = []
-    cols = st.columns(len(answers))
-    for col, m in zip(cols, answers, strict=True):
-        with col:
-            title = label(m, hidden, names)
-            if voted is not None and m.pane == voted:
-                title += " :material/trophy:"
-            st.subheader(title, anchor=False)
-            if m.id in live_ids:
-                gen = reg.get(m.id)
-                notice, text, after = st.empty(), st.empty(), st.empty()
-                text.markdown(gen.text + live.CURSOR if gen.text else "_Thinking…_")
-                live_panes.append((gen, text, notice))
-                finish_areas.append((m, after))
-                continue
-            show_answer(m, conv, question, hidden, prices)
-            if m.status == "streaming":
-                st.caption("Answering… (in another window, or interrupted)")
+    for number, turn in enumerate(thread, start=1):
+        last = number == len(thread)
+        with st.chat_message("user"):
+            st.markdown(turn.question.text)
+        if last and live_ids:
+            st.button("Stop all", icon=":material/stop_circle:", on_click=conversation.stop_running,
+                      args=(conv_id,), key=f"stop-all-{conv_id}", shortcut="Escape")
+        upto = thread[:number]
+        shown = turn.in_order()
+        if not shown:
+            continue
+        for col, m in zip(st.columns(len(shown)), shown, strict=True):
+            with col:
+                title = label(m, hidden, names)
+                if voted is not None and m.pane == voted:
+                    title += " :material/trophy:"
+                st.subheader(title, anchor=False)
+                if m.id in live_ids:
+                    gen = reg.get(m.id)
+                    if len(live_ids) > 1:  # one pane stops on its own ("Stop all" stops them all)
+                        st.button("Stop", icon=":material/stop:", key=f"stop-{m.id}", on_click=conversation.stop,
+                                  args=(m.id,))
+                    notice, text, after = st.empty(), st.empty(), st.empty()
+                    text.markdown(gen.text + live.CURSOR if gen.text else "_Thinking…_")
+                    live_panes.append((gen, text, notice))
+                    finish_areas.append((m, after))
+                    continue
+                show_answer(m, conv, upto, hidden, prices)
+                if m.status == "streaming":
+                    st.caption("Answering… (in another window, or interrupted)")
+                elif last and not live_ids:
+                    st.button("Regenerate", icon=":material/refresh:", key=f"regen-{conv_id}-{m.pane}",
+                              on_click=regenerate_pane, args=(conv_id, m.pane),
+                              help="Answer this question again in this pane only.")
 
     if live_panes:
         def finished(i: int) -> None:
@@ -246,7 +319,7 @@ def show_run(conv_id: str) -> None:
             m, after = finish_areas[i]  # (watch_many has drawn its whole text)
             saved = store.get_message(m.id) or m
             with after.container():
-                show_outcome(saved, conv, question, hidden, prices)
+                show_outcome(saved, conv, thread, hidden, prices)
 
         live.watch_many(live_panes, on_finish=finished)
         st.rerun()  # every pane ended: draw the comparison from the store
@@ -322,17 +395,18 @@ def main() -> None:
     if st.session_state[state.BLIND] and identical_panes([pane_spec(p) | {"system_prompt": system} for p in ready]):
         st.warning("Two panes are the same model with the same settings, so a blind vote between them tells "
                    "nothing. Change a pane's model or settings first.", icon=":material/content_copy:")
-    prompt = st.chat_input("One prompt for every pane", key="compare-input")
+    on_screen = st.session_state.get(state.COMPARE_RUN)
+    prompt = st.chat_input("A follow-up for every pane (Next round starts anew)" if on_screen
+                           else "One prompt for every pane", key="compare-input")
     prompt_picker.form("compare")
     picked = prompt_picker.take("compare")
     prompt = picked.text if picked else prompt
-    if prompt:
+    if prompt and on_screen:  # a comparison on screen: the prompt is a follow-up to every pane
+        follow_up(on_screen, prompt, picked.ref if picked else None)
+    elif prompt:
         if len(ready) < 2:
             st.error("Pick a model in at least two panes first.", icon=":material/warning:")
         else:
-            running = st.session_state.get(state.COMPARE_RUN)
-            if running:
-                conversation.stop_running(running)
             open_comparison(start(prompt, ready, picked.ref if picked else None))
     run = st.session_state.get(state.COMPARE_RUN)
     if run:
