@@ -180,3 +180,37 @@ def test_stop_all_closes_every_stream_and_keeps_the_partial_answers(compare_app,
         first_words = " ".join(answer.split()[:4])
         assert first_words in shown
         assert answer not in shown  # only the part before the stall
+
+
+def test_one_pane_stops_on_its_own_and_a_follow_up_goes_to_each_panes_thread(compare_app, page, servers):
+    servers["alpha"].stall_after(4)
+    servers["beta"].stall_after(4)
+    open_three_panes(page, compare_app, blind=False)
+    ask(page, "Tell me a long story")
+    own_stops = page.get_by_role("button", name=re.compile(r"Stop$"))  # a pane's own (not "Stop all")
+    own_stops.first.wait_for()  # (quickly: a stalled stream is cut after the client's read timeout)
+    assert own_stops.count() >= 2  # one per running pane (Gamma's may have finished already)
+    columns = page.locator("[data-testid='stColumn']").filter(has=page.locator("h3"))
+    columns.filter(has_text="A · alpha-model").get_by_role("button", name=re.compile(r"Stop$")).click()
+    assert servers["alpha"].wait_disconnect(15), "alpha never saw the client leave"
+    page.get_by_text("Stopped by you").first.wait_for()
+    assert not servers["beta"].disconnects  # the other pane goes on
+    page.get_by_role("button", name="Stop all").click()
+    assert servers["beta"].wait_disconnect(15)
+    wait_idle(page)
+    until(lambda: page.get_by_role("button", name="Stop all").count() == 0, what="nothing running")
+
+    for fake in servers.values():
+        fake.stall_after(None)
+    ask(page, "And then?")
+    until(lambda: all(len([r for r in f.requests if r.path.endswith("completions")]) == 2
+                      for f in servers.values()), what="the follow-up at every server")
+    page.get_by_text("And then?", exact=True).wait_for()
+    wait_idle(page)
+    until(lambda: main_text(page).count(SAID["gamma"]) == 2, what="gamma's second answer")
+    for name, fake in servers.items():
+        prompt = [r.body for r in fake.requests if r.path.endswith("completions")][-1]["prompt"]
+        assert "Tell me a long story" in prompt and "And then?" in prompt
+        assert " ".join(SAID[name].split()[:3]) in prompt  # its own earlier answer...
+        assert not any(" ".join(SAID[other].split()[:3]) in prompt for other in SAID if other != name)  # only
+    assert len(headings(page)) == 6
