@@ -76,8 +76,8 @@ def test_rows_are_one_line_told_apart_with_a_menu_and_a_share_link_that_works(ap
     wait_idle(page)
     link = page.locator("[data-testid='stPopoverBody'] code").first.inner_text().strip()
     assert link.startswith(f"{app.url}/?share=")  # the address this browser uses, port included
-    page.locator("[data-testid='stPopoverBody'] button.egp-copy").click()
-    page.get_by_role("button", name="Copied").wait_for()
+    menu.get_by_role("button", name="Copy to the clipboard").click()  # the shared copy button (ui/copy_button)
+    menu.get_by_text("Copied").wait_for()
     assert page.evaluate("navigator.clipboard.readText()") == link
     shared = new_page(browser, DESKTOP)
     shared.goto(link)
