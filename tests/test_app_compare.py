@@ -273,6 +273,18 @@ def blind_comparison(env, fakes) -> tuple[AppTest, dict[str, str]]:
     return ask(at, "What colour is the sky?"), said
 
 
+def letters_of(at: AppTest, said: dict[str, str]) -> dict[str, str]:
+    """{model: its letter}, found by the answer each blind pane shows."""
+    found = {}
+    for col in at.main.columns:
+        md = [m.value for m in col.markdown]
+        heads = [s.value for s in col.subheader]
+        for model, answer in said.items():
+            if answer in md and heads:
+                found[model] = heads[0].removeprefix("Model ")
+    return found
+
+
 def test_blind_mode_hides_the_names_until_the_vote_then_reveals_them(env, fakes):
     at, said = blind_comparison(env, fakes)
     assert headers(at) == ["Model A", "Model B", "Model C"]
@@ -287,13 +299,7 @@ def test_blind_mode_hides_the_names_until_the_vote_then_reveals_them(env, fakes)
     assert [r.split(" · ")[0] for r in receipts] == ["**Model A**", "**Model B**", "**Model C**"]
 
     # Which letter got which model is the page's secret; find the letter of "beta" by its answer.
-    letter_of = {}
-    for col in at.main.columns:
-        md = [m.value for m in col.markdown]
-        heads = [s.value for s in col.subheader]
-        for model, answer in said.items():
-            if answer in md and heads:
-                letter_of[model] = heads[0].removeprefix("Model ")
+    letter_of = letters_of(at, said)
     assert sorted(letter_of.values()) == ["A", "B", "C"]
     click(at, f"{letter_of['beta']} is best")
 

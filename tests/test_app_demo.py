@@ -9,21 +9,10 @@ from egp_core.store import open_store
 from egp_core.voting import DemoDay
 from tests import test_app_compare
 from tests.plugins.apptest import APP
-from tests.test_app_compare import COMPARE, blind_comparison, click, compare_page, headers, texts
+from tests.test_app_compare import COMPARE, blind_comparison, click, compare_page, headers, letters_of, texts
 
 env = test_app_compare.env  # the compare page's fixtures
 fakes = test_app_compare.fakes
-
-
-def letters_of(at: AppTest, said: dict[str, str]) -> dict[str, str]:
-    found = {}
-    for col in at.main.columns:
-        md = [m.value for m in col.markdown]
-        heads = [s.value for s in col.subheader]
-        for model, answer in said.items():
-            if answer in md and heads:
-                found[model] = heads[0].removeprefix("Model ")
-    return found
 
 
 def test_the_room_votes_then_the_presenter_closes_and_reveals(env, fakes):
