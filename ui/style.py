@@ -20,10 +20,6 @@ input:focus-visible, textarea:focus-visible, [tabindex]:focus-visible {{
 }}
 {", ".join(f'[class*="st-key-{k}"] button p' for k in DESTRUCTIVE_KEYS)} {{ color: {WARNING} !important; }}
 [class*="st-key-open-"] button {{ justify-content: flex-start; }}  /* conversation rows read from the left */
-button.egp-copy {{
-  font: inherit; font-size: 0.875rem; padding: 0.25rem 0.75rem; border-radius: 0.5rem; cursor: pointer;
-  border: 1px solid rgba(22, 22, 22, 0.2); background: transparent; color: inherit;
-}}
 </style>"""
 
 
