@@ -21,10 +21,9 @@ def cast(code: str, voter: str | None, choice: str) -> None:
 
 
 @st.fragment(run_every=3.0)
-def round_view(code: str, voter: str | None) -> None:
+def round_view(code: str, demo_id: str, voter: str | None) -> None:
     day = DemoDay(services.store())
-    demo = day.rounds.demo_by_code(code)
-    rnd = day.rounds.current_round(demo.id) if demo else None
+    rnd = day.rounds.current_round(demo_id)  # the demo was found once by its code, not on every poll
     if rnd is None:
         st.info("Waiting for the presenter to open the first round…", icon=":material/hourglass_top:")
         return
@@ -71,7 +70,7 @@ def main() -> None:
                  icon=":material/link_off:")
         return
     st.caption(f"{demo.title} · code {demo.code}")
-    round_view(demo.code, browser_id())
+    round_view(demo.code, demo.id, browser_id())
 
 
 main()
