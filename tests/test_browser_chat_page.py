@@ -73,6 +73,8 @@ def test_text_as_written_and_copy(browser, chat, shots, size):
     assert questions.locator("em, h1, h2").count() == 0  # no italics, no heading
     poem = page.locator(ASSISTANT).nth(1)
     assert poem.locator("br").count() >= 2  # one line per row
+    # The code block's highlighter is loaded by the browser on first use: wait for it, then count.
+    poem.locator("pre code").first.wait_for()
     assert poem.locator("li").count() == 2 and poem.locator("pre code").count() == 1
     lines = [t for t in poem.locator("[data-testid='stMarkdownContainer']").first.inner_text().split("\n")
              if t.strip()]

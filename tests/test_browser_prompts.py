@@ -75,6 +75,7 @@ def test_export_then_import_prompts_and_a_broken_file_says_why(app_factory, fake
     page.goto(app.url + "/prompts")
     wait_idle(page)
     page.get_by_text("Export / import").click()
+    wait_idle(page)
     with page.expect_download() as download:
         page.get_by_text("Export my prompts (JSON)").click()
     exported = tmp_path / "exported.json"

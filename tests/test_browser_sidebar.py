@@ -82,7 +82,7 @@ def test_rows_are_one_line_told_apart_with_a_menu_and_a_share_link_that_works(ap
     shared = new_page(browser, DESKTOP)
     shared.goto(link)
     shared.get_by_text("A read-only copy shared with you.").wait_for()
-    assert shared.get_by_text("Leaves drift down slowly").count() >= 1
+    shared.get_by_text("Leaves drift down slowly").first.wait_for()  # the shared answer, drawn after its header
     shared.context.close()
     page.context.close()
 

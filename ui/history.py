@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 
 from egp_core.store.exchange import (
-    ImportFailed,
     export_all_json,
     export_conversation_json,
     export_conversation_markdown,
@@ -17,6 +16,7 @@ from egp_core.store.exchange import (
 )
 from ui import conversation, services, state
 from ui.copy_button import copy_button
+from ui.import_box import import_box
 
 PAGE = 50
 """Chats listed in the sidebar at first, and added by each "Show more"."""
@@ -200,20 +200,18 @@ def conversation_list(where=None) -> None:
 def export_import(where=None) -> None:
     """Export every conversation, or import an export."""
     owner = services.owner()
-    with (where or st.sidebar).expander("Export all / import", icon=":material/import_export:"):
+    with (where or st.sidebar).expander("Export all / import", icon=":material/import_export:", key="history-exchange", on_change="rerun"):
         st.download_button(
             "Export all conversations (JSON)",
             lambda: export_all_json(services.store(), owner),
             file_name="egp-playground-conversations.json", mime="application/json",
         )
-        upload = st.file_uploader("Import a JSON export", type=["json"], key="import-file")
-        if upload is not None and st.button("Import", key="import-go"):
-            try:
-                count = import_json(services.store(), upload.getvalue(), services.owner())
-            except ImportFailed as exc:
-                st.error(str(exc.user_message if hasattr(exc, "user_message") else exc), icon=":material/warning:")
-            else:
-                st.success(f"Imported {count} conversation{'s' if count != 1 else ''}.")
+        import_box("Import a JSON export", "import",
+                   lambda data: _imported(import_json(services.store(), data, services.owner())))
+
+
+def _imported(count: int) -> str:
+    return f"Imported {count} conversation{'s' if count != 1 else ''}."
 
 
 def close_sidebar_on_phone() -> None:

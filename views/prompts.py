@@ -10,13 +10,14 @@ from __future__ import annotations
 import streamlit as st
 
 from egp_core.prompts import Prompt, PromptContent, PromptInvalid, PromptVersion, diff
-from egp_core.store import ImportFailed, NotFound
+from egp_core.store import NotFound
 from egp_core.store.prompt_exchange import export_prompts_json, import_prompts_json
 from egp_core.store.prompts import KEEP_DELETED
 from egp_core.templates import TemplateError, check
 from ui import prompt_picker, services, state
 from ui.copy_button import copy_button
 from ui.history import plain, share_url
+from ui.import_box import import_box
 
 SHARE_QUERY = "shared_prompt"
 CHANGE_MARKS = {"same": (" ", " "), "changed": ("-", "+"), "removed": ("-", " "), "added": (" ", "+")}
@@ -78,21 +79,13 @@ def prompt_list() -> None:
         mine = "" if p.owner == owner else " · team"
         sb.button(f"{plain(p.name)} · v{p.latest.version}{mine}", key=f"prompt-open-{p.id}", on_click=open_prompt,
                   args=(p.id,), type="primary" if p.id == current else "tertiary", use_container_width=True)
-    with sb.expander("Export / import", icon=":material/import_export:"):
+    with sb.expander("Export / import", icon=":material/import_export:", key="prompts-exchange", on_change="rerun"):
         mine = [p for p in library.list(owner) if p.owner == owner]
         st.download_button("Export my prompts (JSON)", lambda: export_prompts_json(library, mine),
                            file_name="egp-playground-prompts.json", mime="application/json",
                            disabled=not mine, key="prompts-export-all")
-        upload = st.file_uploader("Import prompts (JSON)", type=["json"], key="prompts-import-file")
-        if upload is not None and st.button("Import", key="prompts-import-go"):
-            try:
-                count = import_prompts_json(library, upload.getvalue(), owner)
-            except ImportFailed as exc:
-                st.error(exc.user_message, icon=":material/warning:")
-                if exc.detail:
-                    st.caption(exc.detail)
-            else:
-                st.success(f"Imported {count} prompt{'s' if count != 1 else ''}, with all their versions.")
+        import_box("Import prompts (JSON)", "prompts-import",
+                   lambda data: _imported(import_prompts_json(library, data, owner)))
     deleted = library.deleted(owner)
     if deleted:
         with sb.expander("Recently deleted", icon=":material/delete:"):
@@ -389,3 +382,7 @@ def main() -> None:
 
 
 main()
+
+
+def _imported(count: int) -> str:
+    return f"Imported {count} prompt{'s' if count != 1 else ''}, with all their versions."
