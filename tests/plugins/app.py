@@ -130,6 +130,16 @@ def page(browser):
     context.close()
 
 
+IDLE = "[data-test-script-state='notRunning']"
+
+
 def wait_idle(page, timeout: float = 30_000) -> None:
-    """Wait until Streamlit says the script is not running (its own e2e suite's way)."""
-    page.wait_for_selector("[data-test-script-state='notRunning']", timeout=timeout, state="attached")
+    """Wait until Streamlit says the script is not running (its own e2e suite's way).
+
+    A click's rerun starts only after a round trip to the server, so "not running" seen at once
+    may be the state before it. Like Streamlit's own `wait_for_app_run`, look again after a short
+    pause: idle twice, 200 ms apart, is idle after the rerun too (a patience step, not an assertion).
+    """
+    page.wait_for_selector(IDLE, timeout=timeout, state="attached")
+    page.wait_for_timeout(200)
+    page.wait_for_selector(IDLE, timeout=timeout, state="attached")
