@@ -9,7 +9,8 @@ and each sees only their own conversations.
 
 A link opens one page alone: ?share=<token> a read-only conversation
 (views/shared.py), ?eval_share=<token> a read-only evaluation,
-?shared_prompt=<token> a read-only prompt, ?vote=<code> a demo's voting page.
+?shared_prompt=<token> a read-only prompt, ?demo_share=<token> a read-only demo (its
+rounds, votes, reveals and leaderboard: views/shared_demo.py), ?vote=<code> a demo's voting page.
 A signed-out visitor gets past the sign-in page only with such a link that
 leads to something real (the store is asked); with anything else, on any path,
 they see the sign-in page and nothing more.
@@ -38,6 +39,7 @@ LINKS = {
     "eval_share": st.Page("views/evaluate.py", title="Shared evaluation", icon=":material/fact_check:", default=True),
     "shared_prompt": st.Page("views/prompts.py", title="Shared prompt", icon=":material/library_books:",
                              default=True),
+    "demo_share": st.Page("views/shared_demo.py", title="Shared demo", icon=":material/how_to_vote:", default=True),
 }
 
 
@@ -59,7 +61,7 @@ def link_in_url() -> tuple[str, str] | None:
 
 def link_is_real(name: str, value: str) -> bool:
     """Whether the link leads to something that exists: a demo's voting code, a shared conversation,
-    evaluation or prompt (the store is asked)."""
+    evaluation, prompt or demo (the store is asked)."""
     if not value:
         return False
     try:
@@ -70,6 +72,8 @@ def link_is_real(name: str, value: str) -> bool:
             return store.conversation_for_share(value) is not None
         if name == "eval_share":
             return Records(store).run_for_share(value) is not None
+        if name == "demo_share":
+            return DemoDay(store).rounds.demo_for_share(value) is not None
         return services.prompts().for_share(value) is not None
     except StoreError:  # the database is down: no way in; the log says why
         log.exception("Could not look up a %s link", name)
@@ -96,6 +100,8 @@ elif (st.query_params.get("vote") or "").strip():
     only = LINKS["vote"]  # the audience's phone page, and nothing else
 elif "share" in st.query_params:
     only = LINKS["share"]
+elif "demo_share" in st.query_params:
+    only = LINKS["demo_share"]
 else:
     only = None  # (signed in, a shared evaluation or prompt opens in its page, with the navigation)
 

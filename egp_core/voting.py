@@ -219,9 +219,7 @@ class DemoDay:
                                      status="revealed", outcome=outcome)
 
     def leaderboard(self, owner: str | None = None) -> list[Standing]:
-        rounds = [Round(tuple(r.contestants), (r.outcome or {}).get("winner"))
-                  for r in self.rounds.finished_rounds(owner) if r.contestants]
-        return standings(rounds)
+        return standings(_results(self.rounds.finished_rounds(owner)))
 
     def export_demo(self, demo_id: str) -> dict[str, Any]:
         """The demo's rounds, tallies and results, and its leaderboard (for a JSON download)."""
@@ -229,18 +227,26 @@ class DemoDay:
         if demo is None:
             return {}
         rows = self.rounds.demo_rounds(demo_id)
-        rounds = [Round(tuple(r.contestants), (r.outcome or {}).get("winner"))
-                  for r in rows if r.outcome and r.status == "revealed"]
         return {
             "demo": {"title": demo.title, "code": demo.code, "created_at": demo.created_at.isoformat()},
             "rounds": [{
-                "number": r.number, "status": r.status,
+                "number": r.number, "status": r.status, "panes": len(r.contestants),
                 "contestants": r.contestants if r.status == "revealed" else None,
                 "outcome": r.outcome if r.status == "revealed" else None,
                 "tally": self.rounds.tally(r.id),
             } for r in rows],
-            "leaderboard": [_standing_dict(s) for s in standings(rounds)],
+            "leaderboard": [_standing_dict(s) for s in standings(_results(rows))],
         }
+
+    def demo_leaderboard(self, demo_id: str) -> list[Standing]:
+        """The standings from one demo's revealed rounds only."""
+        return standings(_results(self.rounds.demo_rounds(demo_id)))
+
+
+def _results(rows: Sequence[RoundRow]) -> list[Round]:
+    """The revealed rounds with a result, as the ratings read them (a hidden round gives nothing away)."""
+    return [Round(tuple(r.contestants), (r.outcome or {}).get("winner"))
+            for r in rows if r.outcome and r.status == "revealed" and r.contestants]
 
 
 def _already(earlier: str, round_id: str) -> VoteResult:

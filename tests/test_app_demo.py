@@ -50,6 +50,50 @@ def test_the_room_votes_then_the_presenter_closes_and_reveals(env, fakes):
     assert exported["rounds"][0]["tally"][letter["beta"]] == 7
 
 
+def shared_demo(token: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["demo_share"] = token
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_demo_is_shared_read_only_then_the_link_revoked(env, fakes):
+    at, said = blind_comparison(env, fakes)
+    letter = letters_of(at, said)
+    click(at, "Let the room vote from their phones")
+    day = DemoDay(open_store())
+    demo = day.rounds.demo(at.session_state["demo_id"])
+    for i, choice in enumerate([letter["gamma"]] * 2 + [letter["alpha"]]):
+        assert day.vote(demo.code, f"phone-{i}", choice, "10.0.0.1").counted
+    click(at, "Close voting")
+    click(at, "Reveal the names")
+    click(at, "Share this demo (read-only link)")
+    (link,) = [c.value for c in at.main.code if "?demo_share=" in c.value]
+    token = link.split("?demo_share=")[1]
+    assert token == day.rounds.demo(demo.id).share_token
+
+    seen = shared_demo(token)
+    shown = texts(seen)
+    assert [t.value for t in seen.title] == [demo.title] and headers(seen) == ["Round 1"]
+    assert f"The room picked {letter['gamma']} (gamma) with 2 of 3 votes." in shown  # the reveal
+    assert "**3 votes**" in shown and f"{letter['gamma']} is best" not in shown  # votes, no voting
+    assert [p.proto.text for p in seen.main.get("progress")] == [
+        f"{x}: {2 if x == letter['gamma'] else 1 if x == letter['alpha'] else 0}"
+        for x in ("A", "B", "C", "It's a tie", "All are bad")]  # the votes, per answer
+    rows = {r["Contestant"]: r for r in seen.table[0].value.to_dict("records")}  # the demo's leaderboard
+    assert (rows["gamma"]["Wins"], rows["alpha"]["Losses"], rows["beta"]["Losses"]) == (1, 1, 1)
+    assert not seen.button and not seen.chat_input and not seen.sidebar.selectbox  # read-only, nothing else
+
+    click(at, "Stop sharing the link")
+    assert day.rounds.demo(demo.id).share_token is None
+    gone = shared_demo(token)
+    assert any("This share link is not valid" in e.value for e in gone.error) and not gone.table
+    click(at, "Share this demo (read-only link)")  # a new link is a new token: the old one stays dead
+    assert day.rounds.demo(demo.id).share_token not in (None, token)
+    assert not shared_demo(token).table
+
+
 def test_a_tie_counts_as_a_tie_for_every_pane(env, fakes):
     at, _said = blind_comparison(env, fakes)
     click(at, "It's a tie")

@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from egp_core.store import open_store
+from egp_core.voting import DemoDay
 from tests.plugins.apptest import APP, markdown
 
 AUTH = {
@@ -62,16 +63,37 @@ def anns_conversation(app_env):
     return private, token
 
 
+@pytest.fixture
+def anns_demo(app_env):
+    """Ann's demo (one revealed round the room voted on) with a share link, and a revoked link to
+    another demo of hers."""
+    day = DemoDay(open_store())
+    demo = day.start_demo(ANN, "Ann's demo day")
+    rnd = day.open_round(demo, "conv-1", [{"model": "alpha"}, {"model": "beta"}])
+    for i, choice in enumerate(["B", "B", "A"]):
+        assert day.vote(demo.code, f"phone-{i}", choice, "10.0.0.1").counted
+    day.reveal(rnd.id)
+    token = day.rounds.create_share(demo.id, ANN)
+    other = day.start_demo(ANN, "Ann's other demo")
+    revoked = day.rounds.create_share(other.id, ANN)
+    assert day.rounds.delete_share(other.id, ANN)
+    day.rounds.store.close()
+    return {"id": demo.id, "token": token, "revoked": revoked}
+
+
 @pytest.mark.parametrize("params", [
     {}, {"share": ""}, {"share": " "}, {"share": "%20"}, {"share": "\t"}, {"share": "bogus"},
     {"share": "bogus", "c": "x"}, {"c": "PRIVATE"}, {"cmp": "PRIVATE"}, {"share": "", "c": "PRIVATE"},
     {"eval_share": ""}, {"eval_share": " "}, {"eval_share": "bogus"}, {"vote": " "}, {"vote": "bogus"},
     {"vote": "", "share": ""}, {"shared_prompt": ""}, {"shared_prompt": "bogus"}, {"p": "PRIVATE"},
+    {"demo_share": ""}, {"demo_share": " "}, {"demo_share": "bogus"}, {"demo_share": "REVOKED"},
+    {"demo": "DEMO"}, {"demo_share": "", "demo": "DEMO"},
 ])
 @pytest.mark.parametrize("page", PAGES)
-def test_a_signed_out_visitor_meets_only_the_sign_in_page(anns_conversation, params, page):
+def test_a_signed_out_visitor_meets_only_the_sign_in_page(anns_conversation, anns_demo, params, page):
     private, _ = anns_conversation
-    params = {k: (private if v == "PRIVATE" else v) for k, v in params.items()}
+    real = {"PRIVATE": private, "REVOKED": anns_demo["revoked"], "DEMO": anns_demo["id"]}
+    params = {k: real.get(v, v) for k, v in params.items()}
     at = visit(params, page=page)
     assert is_sign_in_page(at), everything_shown(at)
     shown = everything_shown(at)
@@ -85,6 +107,18 @@ def test_a_real_share_link_opens_only_its_conversation_read_only(anns_conversati
     assert "A question Ann shares" in markdown(at) and "An answer Ann shares" in markdown(at)
     assert "Ann's private question" not in everything_shown(at)
     assert not at.chat_input and not at.button and not at.selectbox and not at.text_input
+    assert not at.sidebar.children.get(0)  # no navigation, no connections, no history
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_a_real_demo_share_link_opens_only_that_demo_read_only(anns_demo, page):
+    at = visit({"demo_share": anns_demo["token"]}, page=page)
+    shown = everything_shown(at)
+    assert "Ann's demo day" in shown and [h.value for h in at.subheader] == ["Round 1"]
+    assert "The room picked B (beta) with 2 of 3 votes." in shown and "**3 votes**" in shown
+    assert {r["Contestant"]: r["Wins"] for r in at.table[0].value.to_dict("records")} == {"beta": 1, "alpha": 0}
+    assert "Ann's other demo" not in shown and "Sign in" not in shown
+    assert not at.button and not at.chat_input and not at.selectbox and not at.text_input
     assert not at.sidebar.children.get(0)  # no navigation, no connections, no history
 
 

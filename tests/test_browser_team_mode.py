@@ -153,7 +153,8 @@ def test_two_people_each_see_only_their_own_conversations_comparisons_and_usage(
 
 
 STRANGER_QUERIES = ("", "?share=", "?share=%20", "?share=%09", "?share=bogus", "?c={chat}", "?share=&c={chat}",
-                    "?cmp={cmp}", "?share=bogus&share=", "?eval_share=", "?shared_prompt=", "?vote=bogus")
+                    "?cmp={cmp}", "?share=bogus&share=", "?eval_share=", "?shared_prompt=", "?vote=bogus",
+                    "?demo_share=", "?demo_share=bogus")
 
 
 def test_a_stranger_meets_only_the_sign_in_page_on_every_path_and_query_string(team, contexts):

@@ -158,11 +158,23 @@ def check_v9(conn: sa.Connection) -> None:
     assert hidden["m2"] is True and not any(v for k, v in hidden.items() if k != "m2")  # old rows are shown
 
 
+def seed_v10(conn: sa.Connection) -> None:
+    conn.execute(sa.update(s.demos).where(s.demos.c.id == "d1").values(share_token="demo-tok"))
+
+
+def check_v10(conn: sa.Connection) -> None:
+    tokens = dict(conn.execute(sa.select(s.demos.c.id, s.demos.c.share_token)).all())
+    assert tokens == {"d1": "demo-tok"}  # the demo of version 6 is kept, with no link until one is made
+    with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():  # a token leads to one demo only
+        conn.execute(sa.insert(s.demos).values(id="d2", code="XYZ789", owner="bob", title="Demo", settings={},
+                                               created_at=T0, share_token="demo-tok"))
+
+
 SEEDS: dict[int, tuple[Callable, Callable]] = {1: (seed_v1, check_v1), 2: (seed_v2, check_v2),
                                                3: (seed_v3, check_v3), 4: (seed_v4, check_v4),
                                                5: (seed_v5, check_v5), 6: (seed_v6, check_v6),
                                                7: (seed_v7, check_v7), 8: (seed_v8, check_v8),
-                                               9: (seed_v9, check_v9)}
+                                               9: (seed_v9, check_v9), 10: (seed_v10, check_v10)}
 
 
 def test_migrations_are_numbered_one_to_latest_and_all_seeded() -> None:

@@ -110,6 +110,24 @@ def test_a_new_round_closes_the_open_one_and_numbers_go_up(store):
     assert exported["rounds"][0]["contestants"] is None  # not revealed: names stay hidden
 
 
+def test_a_demo_share_link_is_its_owners_to_make_and_revoke(store):
+    rounds = DemoDay(store).rounds
+    demo, other = rounds.create_demo("ann"), rounds.create_demo("ann")
+    assert rounds.demo_for_share("") is None and rounds.demo_for_share(None) is None
+    try:
+        rounds.create_share(demo.id, "bob")  # not Bob's demo
+        raise AssertionError("Bob made a link to Ann's demo")
+    except LookupError:
+        pass
+    token = rounds.create_share(demo.id, "ann")
+    assert rounds.create_share(demo.id, "ann") == token  # the same link each time
+    assert rounds.create_share(other.id, "ann") != token
+    assert rounds.demo_for_share(token).id == demo.id and rounds.demo_for_share(f" {token} ").id == demo.id
+    assert not rounds.delete_share(demo.id, "bob") and rounds.demo_for_share(token) is not None
+    assert rounds.delete_share(demo.id, "ann") and not rounds.delete_share(demo.id, "ann")
+    assert rounds.demo_for_share(token) is None and rounds.demo(demo.id).share_token is None
+
+
 def test_presenter_vote_counts_once(store):
     day = DemoDay(store)
     conv = store.create_conversation("p", "q", kind="compare")

@@ -15,11 +15,15 @@ from urllib.parse import urlsplit
 import segno
 import streamlit as st
 
+from egp_core.ratings import Standing
 from egp_core.store.rounds import Demo, RoundRow
 from egp_core.voting import BAD, LETTERS, TIE, DemoDay, choice_word, short_names, verdict_sentence
 from ui import services, state
+from ui.copy_button import copy_button
+from ui.history import share_url
 
 DEMO_QUERY = "demo"  # ?demo=<id>: the presenter's demo survives a refresh
+SHARE_QUERY = "demo_share"  # ?demo_share=<token>: the demo, read-only (views/shared_demo.py)
 PRESENT_QUERY = "present"  # ?present=1: the presenter view
 
 PRESENTER_CSS = """
@@ -200,13 +204,7 @@ def leaderboard() -> None:
     if not rows:
         st.caption("No rounds yet. Turn on blind mode, compare, and let the room vote.")
         return
-    names = short_names([r.contestant for r in rows])
-    st.table([{
-        "Contestant": name, "Rating": f"{r.rating:.0f} ± {r.margin:.0f}", "Wins": r.wins, "Ties": r.ties,
-        "Losses": r.losses, "Rounds": r.appearances,
-    } for name, r in zip(names, rows, strict=True)], hide_index=True)
-    st.caption("A contestant is a model with its settings. Rating: Bradley–Terry on the Elo scale "
-               "(1000 = average); ± is a 95% interval, wide until there are enough rounds.")
+    standings_table(rows)
     demo = current_demo()
     if demo is not None:
         st.download_button(
@@ -214,3 +212,38 @@ def leaderboard() -> None:
             file_name=f"demo-{demo.code}.json", mime="application/json", key="demo-export",
             icon=":material/download:",
         )
+        share_controls(demo)
+
+
+def standings_table(rows: list[Standing]) -> None:
+    names = short_names([r.contestant for r in rows])
+    st.table([{
+        "Contestant": name, "Rating": f"{r.rating:.0f} ± {r.margin:.0f}", "Wins": r.wins, "Ties": r.ties,
+        "Losses": r.losses, "Rounds": r.appearances,
+    } for name, r in zip(names, rows, strict=True)], hide_index=True)
+    st.caption("A contestant is a model with its settings. Rating: Bradley–Terry on the Elo scale "
+               "(1000 = average); ± is a 95% interval, wide until there are enough rounds.")
+
+
+# ----- the demo's read-only link -----------------------------------------------------------------
+
+
+def share_demo(demo_id: str) -> None:
+    day().rounds.create_share(demo_id, services.owner())
+
+
+def stop_sharing(demo_id: str) -> None:
+    day().rounds.delete_share(demo_id, services.owner())
+
+
+def share_controls(demo: Demo) -> None:
+    if demo.share_token:
+        url = share_url(demo.share_token, SHARE_QUERY)
+        st.caption("Anyone with this link sees this demo's rounds, votes, reveals and leaderboard, read-only:")
+        st.code(url, language=None, wrap_lines=True)
+        copy_button(url, "Copy link", key="demo-copy-share")
+        st.button("Stop sharing the link", key="demo-unshare", icon=":material/link_off:", on_click=stop_sharing,
+                  args=(demo.id,))
+    else:
+        st.button("Share this demo (read-only link)", key="demo-share", icon=":material/link:", on_click=share_demo,
+                  args=(demo.id,))

@@ -245,6 +245,12 @@ def _m9_hidden_answers(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE messages ADD COLUMN hidden BOOLEAN DEFAULT FALSE NOT NULL")
 
 
+def _m10_demo_share_links(conn: Connection) -> None:
+    """A demo's read-only link: its rounds, votes, reveals and leaderboard, for anyone holding it."""
+    conn.exec_driver_sql("ALTER TABLE demos ADD COLUMN share_token VARCHAR(64)")
+    conn.exec_driver_sql("CREATE UNIQUE INDEX ix_demos_share_token ON demos (share_token)")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "conversations and messages", _m1_conversations_and_messages),
     (2, "share links", _m2_shares),
@@ -255,6 +261,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (7, "evaluations", _m7_evaluations),
     (8, "message details", _m8_message_details),
     (9, "hidden answers", _m9_hidden_answers),
+    (10, "demo share links", _m10_demo_share_links),
 ]
 LATEST = MIGRATIONS[-1][0]
 

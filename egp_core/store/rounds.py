@@ -30,6 +30,7 @@ class Demo:
     title: str
     settings: dict[str, Any]
     created_at: datetime
+    share_token: str | None = None
 
 
 @dataclass(slots=True)
@@ -57,7 +58,8 @@ def normalise_code(code: str | None) -> str:
 
 def _demo(row) -> Demo:
     m = row._mapping
-    return Demo(m["id"], m["code"], m["owner"], m["title"], dict(m["settings"] or {}), m["created_at"])
+    return Demo(m["id"], m["code"], m["owner"], m["title"], dict(m["settings"] or {}), m["created_at"],
+                m["share_token"])
 
 
 def _round(row) -> RoundRow:
@@ -103,6 +105,38 @@ class Rounds:
             return None
         with self.store._read() as conn:
             row = conn.execute(sa.select(s.demos).where(s.demos.c.code == code)).first()
+        return _demo(row) if row else None
+
+    # ----- share links (read-only: the rounds, votes, reveals and leaderboard) ---------------------
+
+    def create_share(self, demo_id: str, owner: str) -> str:
+        """An unguessable token for the demo's read-only link (the same one until it is revoked)."""
+        d = s.demos.c
+        with self.store._write() as conn:
+            token = conn.execute(sa.select(d.share_token).where(d.id == demo_id, d.owner == owner)).scalar()
+            if token:
+                return token
+            token = secrets.token_urlsafe(24)
+            result = conn.execute(sa.update(s.demos).where(d.id == demo_id, d.owner == owner)
+                                  .values(share_token=token))
+            if result.rowcount != 1:
+                raise LookupError("no such demo")
+        return token
+
+    def delete_share(self, demo_id: str, owner: str) -> bool:
+        """Revoke the link: its token stops working. False when there was none."""
+        d = s.demos.c
+        with self.store._write() as conn:
+            result = conn.execute(sa.update(s.demos).where(d.id == demo_id, d.owner == owner,
+                                                           d.share_token.is_not(None)).values(share_token=None))
+        return result.rowcount > 0
+
+    def demo_for_share(self, token: str | None) -> Demo | None:
+        token = (token or "").strip()
+        if not token:
+            return None
+        with self.store._read() as conn:
+            row = conn.execute(sa.select(s.demos).where(s.demos.c.share_token == token)).first()
         return _demo(row) if row else None
 
     # ----- rounds ----------------------------------------------------------------------------------

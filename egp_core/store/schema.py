@@ -143,6 +143,7 @@ demos = sa.Table(
     sa.Column("title", sa.Text, nullable=False),
     sa.Column("settings", sa.JSON, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("share_token", sa.String(64), unique=True),  # a read-only link, when made (migration 10)
 )
 
 rounds = sa.Table(
