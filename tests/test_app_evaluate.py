@@ -227,7 +227,27 @@ def test_blind_review_hides_the_names_and_shuffles_each_row(app_env, tmp_path):
         labels = [m.value for m in at.markdown if m.value.startswith("**") and m.value != "**Results**"]
         assert labels == ["**Answer 1**", "**Answer 2**"]
         orders.append(tuple(t.value for t in at.text))
+        shown = everything(at)
+        assert "model-one" not in shown and "model-two" not in shown  # no name anywhere, summary included
     assert {o[0].split()[2] for o in orders} == {"A", "B"}  # each row in its own order
+    summary = at.dataframe[0].value
+    assert sorted(summary["Contestant"]) == ["Contestant A", "Contestant B"]
+    assert not [b for b in at.button if b.key in ("eval-csv", "eval-json") or (b.key or "").startswith("eval-chat-")]
+
+    at.button(key=f"eval-reveal-{run_id}").click().run()
+    assert not at.exception, at.exception
+    assert list(at.dataframe[0].value["Contestant"]) == ["A: model-one", "B: model-two"]
+    labels = [m.value for m in at.markdown if m.value.startswith("**") and m.value != "**Results**"]
+    assert labels == ["**A: model-one**", "**B: model-two**"]  # revealed: names, in their own order
+
+
+def everything(at: AppTest) -> str:
+    """Every text the page shows: markdown, captions, messages, headers, buttons and tables."""
+    parts = [texts(at)] + [str(e.value) for kind in ("text", "subheader", "title", "code") for e in getattr(at, kind)]
+    parts += [b.label for b in at.button] + [s.label for s in at.selectbox]
+    parts += [df.value.to_csv() for df in at.dataframe]
+    parts += [str(o) for s in at.selectbox for o in s.options]
+    return "\n".join(parts)
 
 
 def test_a_big_run_asks_for_confirmation_first(app_env, tmp_path):

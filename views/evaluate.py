@@ -315,8 +315,10 @@ def setup() -> None:
             for p in problems:
                 st.error(p, icon=":material/warning:")
             return
-        title = f"{dataset.name}: " + " vs ".join(c.model for c in contestants)
-        config_dict = config.to_dict() | {"blind": bool(st.session_state.get("eval-blind"))}
+        blind = bool(st.session_state.get("eval-blind"))
+        title = f"{dataset.name}: " + (f"blind review of {len(contestants)}" if blind
+                                       else " vs ".join(c.model for c in contestants))
+        config_dict = config.to_dict() | {"blind": blind}
         run_id = records().create_run(services.owner(), title, dataset_id, config_dict, config.total(len(dataset)))
         start(run_id)
         open_run(run_id)
@@ -355,7 +357,7 @@ def retry_failed(run_id: str) -> None:
 
 
 @st.fragment(run_every=1.0)
-def progress(run_id: str) -> None:
+def progress(run_id: str, letters: list[str], names: list[str]) -> None:
     """Redrawn once a second while the run goes on; the whole page redraws when it ends."""
     recs = records()
     run = recs.get_run(run_id)
@@ -374,25 +376,46 @@ def progress(run_id: str) -> None:
     st.caption(f"Errors: {p['errors']:,} · Tokens: {p['prompt_tokens'] + p['completion_tokens']:,} · "
                f"Cost so far: {format_cost(p['cost'])} · Time left: {duration(eta) if eta is not None else '…'}")
     if run.notice:
-        st.info(run.notice, icon=":material/speed:")
+        st.info(masked(run.notice, RunConfig.from_dict(run.config), names), icon=":material/speed:")
     latest = recs.latest(run_id)
     if latest:
         st.caption("Just finished:")
         st.dataframe(pd.DataFrame([{
-            "Row": r["row_index"] + 1, "Contestant": LETTERS[r["contestant"]],
+            "Row": r["row_index"] + 1, "Contestant": letters[r["contestant"]],
             "Passed": {True: "✅", False: "❌", None: "—"}[r["passed"]],
             "Answer": cell(r["output"], 120) if r["status"] == "ok" else "⚠ failed"} for r in latest]),
             hide_index=True, width="stretch")
 
 
-def names_of(config: RunConfig) -> list[str]:
+def hidden(run, read_only: bool) -> bool:
+    """A blind run whose reviewer has not revealed the names yet (a read-only copy shows them)."""
+    return bool(run.config.get("blind")) and not read_only and not st.session_state.get(f"eval-reveal-{run.id}")
+
+
+def letters_of(run, config: RunConfig, hide: bool) -> list[str]:
+    """Each contestant's letter on the page; hidden, the letters are shuffled (per run), so "A" says nothing."""
+    letters = list(LETTERS[: len(config.contestants)])
+    if hide:
+        random.Random(f"letters-{run.id}").shuffle(letters)
+    return letters
+
+
+def names_of(config: RunConfig, letters: list[str], hide: bool) -> list[str]:
+    if hide:
+        return [f"Contestant {letter}" for letter in letters]
     return [c.name() for c in config.contestants]
 
 
-def show_summary(run, config: RunConfig, light: list[dict]) -> None:
-    names = names_of(config)
+def masked(text: str, config: RunConfig, names: list[str]) -> str:
+    """A notice that names contestants, with the names the page shows (hidden ones stay hidden)."""
+    for c, name in zip(config.contestants, names, strict=False):
+        text = text.replace(c.name(), name)
+    return text
+
+
+def show_summary(run, config: RunConfig, light: list[dict], names: list[str]) -> None:
     outputs = records().outputs(run.id) if config.repeats > 1 else None
-    rows = summary.contestants(light, names, outputs)
+    rows = sorted(summary.contestants(light, names, outputs), key=lambda s: s.name)
     table = pd.DataFrame([{
         "Contestant": s.name,
         "Pass rate": f"{s.pass_rate:.0%} ({s.low:.0%}–{s.high:.0%})" if s.pass_rate is not None else "—",
@@ -429,14 +452,14 @@ def cell(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def show_table(run, config: RunConfig, dataset: Dataset, light: list[dict]) -> list[int]:
+def show_table(run, config: RunConfig, dataset: Dataset, light: list[dict], letters: list[str]) -> list[int]:
     which = st.segmented_control("Show", summary.FILTERS, default=summary.FILTERS[0], key=f"eval-filter-{run.id}",
                                  selection_mode="single") or summary.FILTERS[0]
     rows = summary.filtered_rows(light, which)
     pages = max(1, -(-len(rows) // PAGE_SIZE))
     page = st.number_input(f"Page (of {pages:,}; {len(rows):,} rows)", 1, pages, 1, key=f"eval-page-{run.id}-{which}")
     shown = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-    results = records().results_for_rows(run.id, shown)
+    results = sorted(records().results_for_rows(run.id, shown), key=lambda r: letters[r["contestant"]])
     first_var = next((col for col in config.mapping.values() if col), dataset.columns[0])
     table = []
     for row in shown:
@@ -446,7 +469,7 @@ def show_table(run, config: RunConfig, dataset: Dataset, light: list[dict]) -> l
         for r in results:
             if r["row_index"] != row or r["repeat_index"] != 0:
                 continue
-            label = LETTERS[r["contestant"]]
+            label = letters[r["contestant"]]
             if r["status"] == "error":
                 err = error_from_dict(r["error"])
                 entry[label] = "⚠ " + cell(err.user_message if err else "failed", 100)
@@ -464,7 +487,7 @@ def show_row(run, config: RunConfig, dataset: Dataset, shown: list[int], read_on
         return
     row = st.selectbox("Open a row", shown, format_func=lambda r: f"Row {r + 1}", key=f"eval-open-{run.id}")
     results = [r for r in records().results_for_rows(run.id, [row]) if r["repeat_index"] == 0]
-    blind = bool(run.config.get("blind")) and not read_only
+    blind = hidden(run, read_only)
     scale = "thumbs"
     if not read_only:
         scale = st.segmented_control("Your review", ["thumbs", "stars"], default="thumbs", key=f"eval-scale-{run.id}",
@@ -488,7 +511,7 @@ def show_row(run, config: RunConfig, dataset: Dataset, shown: list[int], read_on
                 st.caption(f"{mark} {graders.KINDS.get(spec['kind'])}{score} {g.get('note') or ''}")
             if not read_only:
                 review(run.id, r, scale)
-                if st.button("Open in chat", key=f"eval-chat-{run.id}-{row}-{r['contestant']}",
+                if not blind and st.button("Open in chat", key=f"eval-chat-{run.id}-{row}-{r['contestant']}",
                              icon=":material/chat:"):
                     open_in_chat(c, dataset, row, config, r["output"])
     ok = [r for r in results if r["status"] == "ok"]
@@ -542,6 +565,14 @@ def show_run(run_id: str, read_only: bool = False) -> None:
         st.error("The dataset of this evaluation is gone.", icon=":material/warning:")
         return
     st.subheader(run.title, anchor=False)
+    hide = hidden(run, read_only)
+    letters = letters_of(run, config, hide)
+    names = names_of(config, letters, hide)
+    if hide:
+        st.caption("Blind review: the contestants' names are hidden, their letters shuffled, and each row's "
+                   "answers come in their own order. Reveal the names when you are done reviewing.")
+        st.button("Reveal the names", key=f"eval-reveal-{run.id}", icon=":material/visibility:",
+                  on_click=lambda: st.session_state.update({f"eval-reveal-{run.id}": True}))
     live = runners().get(run_id)
     running = run.status == "running" and not run.interrupted()
     p = recs.progress(run_id)
@@ -564,18 +595,21 @@ def show_run(run_id: str, read_only: bool = False) -> None:
             st.code(f"?{SHARE}={run.share_token}", language=None)
             st.caption("Add this to the app's address: anyone with it sees these results, read-only.")
     if running:
-        progress(run_id)
+        progress(run_id, letters, names)
         if live is None:
             st.caption("Running on another replica of the app; this page follows it.")
     elif run.notice:
-        st.info(run.notice, icon=":material/info:")
+        st.info(masked(run.notice, config, names), icon=":material/info:")
     light = recs.light_results(run_id)
     if not light:
         return
-    show_summary(run, config, light)
+    show_summary(run, config, light, names)
     st.markdown("**Results**")
-    shown = show_table(run, config, dataset, light)
+    shown = show_table(run, config, dataset, light, letters)
     show_row(run, config, dataset, shown, read_only)
+    if hide:
+        st.caption("Exports, View code and Open in chat name the models: they appear when the names are revealed.")
+        return
     c1, c2 = st.columns(2)
     name = f"evaluation-{run_id[:8]}"
     c1.download_button("Export CSV", lambda: results_csv(recs, run), file_name=f"{name}.csv", mime="text/csv",
