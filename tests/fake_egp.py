@@ -123,6 +123,8 @@ class FakeEGP:
         self.disconnects = 0
         self.disconnected = threading.Event()
         self.streams_finished = 0
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most generation requests waiting for their answer at once
         self._httpd = _Server((host, port), _Handler)
         self._httpd.fake = self
         self._thread: threading.Thread | None = None
@@ -162,6 +164,7 @@ class FakeEGP:
             self.connections = 0
             self.disconnects = 0
             self.streams_finished = 0
+            self.max_in_flight = self.in_flight
             self.disconnected.clear()
         return self
 
@@ -290,7 +293,8 @@ class FakeEGP:
 
     def state(self) -> dict[str, Any]:
         return {"requests": len(self.requests), "connections": self.connections,
-                "disconnects": self.disconnects, "streams_finished": self.streams_finished}
+                "disconnects": self.disconnects, "streams_finished": self.streams_finished,
+                "max_in_flight": self.max_in_flight}
 
     # ---- used by the handler ---------------------------------------------
     def _record(self, req: RecordedRequest) -> None:
@@ -366,10 +370,20 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith("/_fake/"):
             return self._control(method, path, body)
         self.fake._record(RecordedRequest(method, path, url.query, dict(self.headers.items()), body))
+        generation = method == "POST" and path in GENERATION_PATHS
+        if generation:  # counted until its answer starts: a finished request is never counted late
+            with self.fake._lock:
+                self.fake.in_flight += 1
+                self.fake.max_in_flight = max(self.fake.max_in_flight, self.fake.in_flight)
+        try:
+            delay = self.fake._take_delay()
+            if delay:
+                time.sleep(delay)
+        finally:
+            if generation:
+                with self.fake._lock:
+                    self.fake.in_flight -= 1
         script = self.fake._script
-        delay = self.fake._take_delay()
-        if delay:
-            time.sleep(delay)
         if script.api_key is not None and self.headers.get("x-api-key") != script.api_key:
             return self._json(401, {"detail": "Invalid API key"})
         failure = self.fake._take_failure(path)

@@ -3,6 +3,7 @@ a dead connection, Stop and Resume, ownership between replicas, the plan's check
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 
 import pytest
@@ -14,11 +15,13 @@ from egp_core.evaluate.runner import (
     Contestant,
     RunConfig,
     check_plan,
+    concurrency_for,
     estimate,
     speeds_from_history,
     start_run,
 )
 from egp_core.store import open_store
+from tests.fake_egp import FakeEGP
 
 
 def factory(contestant, on_retry):
@@ -167,6 +170,76 @@ def test_the_judge_scores_each_answer(records, fake_egp):
     judge_prompts = [r.body["prompt"] for r in fake_egp.requests if r.body["model"] == "judge-model"]
     assert len(judge_prompts) == 3 and "Rubric: Be strict." in judge_prompts[0]
     assert "Answer: Question 0?" in judge_prompts[0] or "Answer: Question" in judge_prompts[0]
+
+
+def judge_on(fake, connection_id: str = "judge-conn", kind: str = "egp") -> dict:
+    return {"kind": "judge", "connection_id": connection_id, "connection_kind": kind, "connection_name": "Judge server",
+            "base_url": fake.base_url, "model": "judge-model"}
+
+
+def test_the_judge_keeps_to_its_connections_limit_and_backs_off_on_a_429(records, fake_egp):
+    fake_egp.reply(text="Hello world")
+    with FakeEGP() as judge_fake:
+        judge_fake.reply(text="Score: 5\nReason: Fine.").delay_first_byte(0.05)
+        # 8 contestant requests at a time, but the judge's connection takes 4 (the default)
+        run = new_run(records, dataset(24), [contestant(fake_egp.base_url, concurrency=8)],
+                      graders=[judge_on(judge_fake)])
+        assert start_run(records, run, factory).wait(60)
+        assert [r["judge_score"] for r in records.results_for_rows(run, range(24))] == [5.0] * 24
+        assert 2 <= judge_fake.max_in_flight <= 4
+
+        # the built-in model judges one at a time (it cannot say it batches: no /health here)
+        judge_fake.reset()
+        judge_fake.reply(text="Score: 5\nReason: Fine.").delay_first_byte(0.02)
+        run = new_run(records, dataset(8), [contestant(fake_egp.base_url, concurrency=8)],
+                      graders=[judge_on(judge_fake, "judge-local", kind="local")])
+        assert start_run(records, run, factory).wait(60)
+        assert judge_fake.max_in_flight == 1 and len([r for r in judge_fake.requests if r.method == "POST"]) == 8
+
+        # rate limits: the judge's connection slows down and says so; every answer is still judged
+        judge_fake.reset()
+        judge_fake.reply(text="Score: 4\nReason: Fine.").fail(429, retry_after=0, times=16)
+        run = new_run(records, dataset(12), [contestant(fake_egp.base_url, concurrency=8)],
+                      graders=[judge_on(judge_fake)])
+        assert start_run(records, run, factory).wait(60)
+        assert [r["judge_score"] for r in records.results_for_rows(run, range(12))] == [4.0] * 12
+        notice = records.get_run(run).notice or ""
+        assert "The server of Judge server asked us to slow down" in notice and "Fake" not in notice
+
+
+def test_the_built_in_model_gets_as_many_at_a_time_as_it_decodes_together():
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            body = b'{"status": "ok", "slots": 3}' if self.path == "/health" else b"{}"
+            self.send_response(200 if self.path == "/health" else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        assert concurrency_for(Contestant(connection_id="local", model="m", template="", kind="local", base_url=url)) == 3
+        assert concurrency_for(Contestant(connection_id="local", model="m", template="", kind="local",
+                                          base_url="http://127.0.0.1:9")) == 1  # it cannot say: one at a time
+        assert concurrency_for(Contestant(connection_id="x", model="m", template="", base_url=url)) == 4
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_judge_on_a_contestants_connection_shares_its_limit(records, fake_egp):
+    fake_egp.reply(text="Score: 5\nReason: Fine.").delay_first_byte(0.03)
+    run = new_run(records, dataset(16), [contestant(fake_egp.base_url, concurrency=3)],
+                  graders=[judge_on(fake_egp, connection_id="fake")])
+    assert start_run(records, run, factory).wait(60)
+    assert len(fake_egp.requests) == 32 and 2 <= fake_egp.max_in_flight <= 3
 
 
 def test_a_judge_without_a_score_is_said_plainly(records, fake_egp):

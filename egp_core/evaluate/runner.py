@@ -7,10 +7,13 @@
     runner = start_run(records, run_id, client_factory)   # None when another live replica runs it
     runner.stop(); runner.wait()
 
-Threads of the app process: per connection a lane with a bounded number of
-workers (4 by default, 1 for the built-in local model), each with its own
-clients. On a 429 the lane halves its concurrency, says so in the run's
-notice, waits and tries again; it creeps back up after a run of successes.
+Threads of the app process: per connection a limiter of requests at a time
+(4 by default; the built-in model 1, or its slots when it batches) and a lane
+of workers, each with its own clients. A judge's requests wait for a place in
+their connection's limiter too (shared with the contestants on it), after the
+answer's own place is given back. On a 429 the connection halves its
+concurrency, says so in the run's notice, waits and tries again; it creeps
+back up after a run of successes.
 Results are written in batches (every half second or 25 results). A result
 exists once per (run, row, contestant, repeat), so Resume, after a Stop, a
 crash or on another replica, sends only what is missing. The owner beats
@@ -33,6 +36,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import requests
 
 from egp_core.chat import build_request, estimate_tokens
 from egp_core.errors import EGPError, ProtocolError, RateLimitError, ServerError, TimeoutError, error_to_dict
@@ -288,9 +293,28 @@ def speeds_from_history(store: Any, owner: str, last: int = 500) -> dict[str, di
 
 
 def concurrency_for(c: Contestant) -> int:
+    """Requests at a time on the contestant's (or judge's) connection: as chosen, else 4; the
+    built-in model 1, or as many as it decodes together when it batches (its /health "slots")."""
     if c.concurrency:
         return max(1, int(c.concurrency))
-    return LOCAL_CONCURRENCY if c.kind == "local" else DEFAULT_CONCURRENCY
+    return local_slots(c.base_url) if c.kind == "local" else DEFAULT_CONCURRENCY
+
+
+_SLOTS: dict[str, int] = {}
+
+
+def local_slots(base_url: str) -> int:
+    """How many requests the built-in model's server decodes together (1 when it cannot say);
+    remembered per address once it has said."""
+    if base_url not in _SLOTS:
+        try:
+            slots = requests.get(base_url.rstrip("/") + "/health", timeout=1.0).json().get("slots")
+        except (requests.RequestException, ValueError, AttributeError):
+            return LOCAL_CONCURRENCY
+        if not isinstance(slots, int):
+            return LOCAL_CONCURRENCY
+        _SLOTS[base_url] = max(LOCAL_CONCURRENCY, slots)
+    return _SLOTS[base_url]
 
 
 # ----- running ------------------------------------------------------------------------------------
@@ -299,27 +323,27 @@ ClientFactory = Callable[[Contestant, Callable[[EGPError, float], None]], Any]
 """(contestant or judge spec as a Contestant, on_retry) -> a client with .stream(request) and .close()."""
 
 
-class _Lane:
-    """The requests of one connection: a queue and an adjustable number of them at a time."""
+class _Limiter:
+    """Requests at a time on one connection (contestants' and judges' alike), lowered by a 429."""
 
-    def __init__(self, key: str, limit: int) -> None:
+    def __init__(self, key: str, name: str, limit: int) -> None:
         self.key = key
-        self.items: deque[tuple[int, int, int]] = deque()
+        self.name = name
         self.max = limit
         self.limit = limit
         self.active = 0
         self.streak = 0
         self.cond = threading.Condition()
 
-    def take(self, stopped: threading.Event) -> tuple[int, int, int] | None:
+    def acquire(self, stopped: threading.Event) -> bool:
+        """Wait for a free place; False when the run stops first."""
         with self.cond:
-            while True:
-                if stopped.is_set() or not self.items:
-                    return None
+            while not stopped.is_set():
                 if self.active < self.limit:
                     self.active += 1
-                    return self.items.popleft()
+                    return True
                 self.cond.wait(0.2)
+            return False
 
     def release(self) -> None:
         with self.cond:
@@ -342,6 +366,26 @@ class _Lane:
                 self.limit += 1
                 self.streak = 0
                 self.cond.notify_all()
+
+
+class _Lane:
+    """The contestants' requests to one connection, waiting for a place in its limiter."""
+
+    def __init__(self, limiter: _Limiter) -> None:
+        self.limiter = limiter
+        self.items: deque[tuple[int, int, int]] = deque()
+
+    def take(self, stopped: threading.Event) -> tuple[int, int, int] | None:
+        """The next request, with a place in the limiter taken for it; None when none is left."""
+        limiter = self.limiter
+        with limiter.cond:
+            while True:
+                if stopped.is_set() or not self.items:
+                    return None
+                if limiter.active < limiter.limit:
+                    limiter.active += 1
+                    return self.items.popleft()
+                limiter.cond.wait(0.2)
 
 
 class Runner:
@@ -379,18 +423,27 @@ class Runner:
         self._failures = [0] * len(self.config.contestants)
         self._successes = [0] * len(self.config.contestants)
         self._given_up: dict[int, str] = {}
+        # one limiter per connection: its contestants' requests and any judge's on it share it
+        self._limiters: dict[str, _Limiter] = {}
         self._lanes: dict[str, _Lane] = {}
+        for c in self.config.contestants:
+            limit = concurrency_for(c)
+            if c.lane in self._limiters:
+                limiter = self._limiters[c.lane]
+                limiter.max = limiter.limit = min(limiter.limit, limit)
+            else:
+                self._limiters[c.lane] = _Limiter(c.lane, c.connection_name or c.connection_id, limit)
         self._judges = {gi: self._judge_of(spec) for gi, spec in enumerate(self.config.graders)
                         if spec.get("kind") == "judge"}
-        # the judge's connection keeps its own limit too (4 at a time, 1 for the built-in model)
-        self._judge_slots = {j.lane: threading.Semaphore(concurrency_for(j)) for j in self._judges.values()}
+        for j in self._judges.values():  # a judge on a connection of its own: 4 at a time, 1 for the built-in model
+            if j.lane not in self._limiters:
+                self._limiters[j.lane] = _Limiter(j.lane, j.connection_name or "the judge", concurrency_for(j))
         done = records.done_keys(run_id)
         for r in range(len(dataset)):
             for ci, c in enumerate(self.config.contestants):
                 for rep in range(self.config.repeats):
                     if (r, ci, rep) not in done:
-                        lane = self._lanes.setdefault(c.lane, _Lane(c.lane, concurrency_for(c)))
-                        lane.max = lane.limit = min(lane.limit, concurrency_for(c))
+                        lane = self._lanes.get(c.lane) or self._lanes.setdefault(c.lane, _Lane(self._limiters[c.lane]))
                         lane.items.append((r, ci, rep))
         self.pending_at_start = sum(len(lane.items) for lane in self._lanes.values())
         self._workers: list[threading.Thread] = []
@@ -400,12 +453,12 @@ class Runner:
 
     # -- control -------------------------------------------------------------------------------------
     def start(self) -> Runner:
-        self._working = sum(lane.max for lane in self._lanes.values())
+        self._working = sum(lane.limiter.max for lane in self._lanes.values())
         if not self._working:
             self._all_done.set()
-        for lane in self._lanes.values():
-            for i in range(lane.max):
-                t = threading.Thread(target=self._work, args=(lane,), name=f"eval-{self.run_id[:8]}-{lane.key}-{i}",
+        for key, lane in self._lanes.items():
+            for i in range(lane.limiter.max):
+                t = threading.Thread(target=self._work, args=(lane,), name=f"eval-{self.run_id[:8]}-{key}-{i}",
                                      daemon=True)
                 self._workers.append(t)
                 t.start()
@@ -442,22 +495,21 @@ class Runner:
     # -- workers -------------------------------------------------------------------------------------
     def _work(self, lane: _Lane) -> None:
         clients: dict[int, Any] = {}
-
-        def on_retry(error: EGPError, delay: float) -> None:
-            if isinstance(error, RateLimitError):
-                self._rate_limited(lane, delay)
-
         try:
             while True:
                 item = lane.take(self._stop)
                 if item is None:
                     return
                 try:
-                    result = self._execute(item, lane, clients, on_retry)
+                    try:
+                        result, prompt = self._execute(item, lane.limiter, clients)
+                    finally:
+                        lane.limiter.release()  # the judge, if any, waits for a place on its own connection
+                    if result is not None and result["status"] == "ok":
+                        grades = self._grade(prompt, result["output"], item[0], clients)
+                        result = None if grades is None else result | grades  # stopped: Resume sends it again
                 except Exception as exc:  # a bug must not lose the row silently
                     result = self._error(item, EGPError("Something went wrong with this row.", detail=repr(exc)))
-                finally:
-                    lane.release()
                 if result is not None:
                     self._save(result)
         finally:
@@ -471,37 +523,41 @@ class Runner:
                 if self._working == 0:
                     self._all_done.set()
 
-    def _client(self, clients: dict[int, Any], key: int, contestant: Contestant, on_retry) -> Any:
+    def _client(self, clients: dict[int, Any], key: int, contestant: Contestant) -> Any:
+        """This worker's client for a contestant or a judge; its 429s slow down that connection."""
         if key not in clients:
+            limiter = self._limiters[contestant.lane]
+
+            def on_retry(error: EGPError, delay: float) -> None:
+                if isinstance(error, RateLimitError):
+                    self._rate_limited(limiter)
+
             clients[key] = self.client_factory(contestant, on_retry)
         return clients[key]
 
-    def _rate_limited(self, lane: _Lane, delay: float) -> None:
-        now = lane.slow_down()
+    def _rate_limited(self, limiter: _Limiter) -> None:
+        now = limiter.slow_down()
         with self._lock:
-            said = f"429-{lane.key}" in self._notices
+            said = f"429-{limiter.key}" in self._notices
         if now is not None or not said:
             now = now or 1
-            self._say(f"429-{lane.key}", f"The server of {self._lane_name(lane)} asked us to slow down (rate limit): "
+            self._say(f"429-{limiter.key}", f"The server of {limiter.name} asked us to slow down (rate limit): "
                       f"now {now} request{'s' if now != 1 else ''} at a time.")
 
-    def _lane_name(self, lane: _Lane) -> str:
-        c = next((c for c in self.config.contestants if c.lane == lane.key), None)
-        return (c.connection_name or c.connection_id) if c else lane.key
-
-    def _execute(self, item: tuple[int, int, int], lane: _Lane, clients: dict[int, Any], on_retry
-                 ) -> dict[str, Any] | None:
+    def _execute(self, item: tuple[int, int, int], limiter: _Limiter, clients: dict[int, Any]
+                 ) -> tuple[dict[str, Any] | None, str]:
+        """Send one request (its place in the limiter taken); (its result, or None when stopped; the prompt)."""
         row, ci, rep = item
         c = self.config.contestants[ci]
         if ci in self._given_up:
-            return self._error(item, EGPError(self._given_up[ci]), sent=False)
+            return self._error(item, EGPError(self._given_up[ci]), sent=False), ""
         system, prompt = filled(c, self.dataset, row, self.config.mapping)
         request = build(c, prompt, system)
-        client = self._client(clients, ci, c, on_retry)
+        client = self._client(clients, ci, c)
         cuts = limited = 0
         while True:
             if self._stop.is_set():
-                return None
+                return None, prompt
             stream = client.stream(request)
             with self._lock:
                 self._streams.add(stream)
@@ -510,26 +566,26 @@ class Runner:
                     if self._stop.is_set():
                         break
                 if self._stop.is_set():
-                    return None
+                    return None, prompt
                 completion = stream.completion
                 break
             except RateLimitError as exc:
                 limited += 1
                 if limited >= MAX_RATE_LIMITED:
-                    return self._failed(item, exc)
-                self._rate_limited(lane, exc.retry_after or min(2.0 ** limited, 30.0))
+                    return self._failed(item, exc), prompt
+                self._rate_limited(limiter)
                 self._stop.wait(exc.retry_after if exc.retry_after is not None else min(2.0 ** limited, 30.0))
             except (ProtocolError, ServerError, TimeoutError) as exc:
                 cuts += 1
                 if cuts > MAX_CUT_RETRIES:
-                    return self._failed(item, exc)
+                    return self._failed(item, exc), prompt
             except EGPError as exc:
-                return self._failed(item, exc)
+                return self._failed(item, exc), prompt
             finally:
                 with self._lock:
                     self._streams.discard(stream)
                 stream.close()
-        lane.succeeded()
+        limiter.succeeded()
         with self._lock:
             self._successes[ci] += 1
             self._failures[ci] = 0
@@ -542,10 +598,10 @@ class Runner:
             "latency": completion.metrics.total_time, "first_token": completion.metrics.time_to_first_token,
             "cost": estimate_cost(usage, price) if usage else None,
         }
-        result.update(self._grade(prompt, completion.text, row, clients, on_retry))
-        return result
+        return result, prompt
 
-    def _grade(self, prompt: str, output: str, row: int, clients: dict[int, Any], on_retry) -> dict[str, Any]:
+    def _grade(self, prompt: str, output: str, row: int, clients: dict[int, Any]) -> dict[str, Any] | None:
+        """Grades, the verdict and the judge's score of an answer; None when the run stops meanwhile."""
         expected = None
         if self.config.expected_column:
             expected = self.dataset.rows[row][self.dataset.columns.index(self.config.expected_column)]
@@ -553,7 +609,9 @@ class Runner:
         judge_score = None
         for gi, spec in enumerate(self.config.graders):
             if spec.get("kind") == "judge":
-                g = self._judge(gi, spec, prompt, output, expected, clients, on_retry)
+                g = self._judge(gi, spec, prompt, output, expected, clients)
+                if g is None:
+                    return None
                 judge_score = g.score
             else:
                 g = graders.grade(spec, output, expected)
@@ -570,15 +628,32 @@ class Runner:
                           parameters={"temperature": 0.0, "max_tokens": 200})
 
     def _judge(self, gi: int, spec: dict[str, Any], prompt: str, output: str, expected: str | None,
-               clients: dict[int, Any], on_retry) -> graders.Grade:
+               clients: dict[int, Any]) -> graders.Grade | None:
+        """Ask the judge, waiting for a place on its connection (shared with any contestant there);
+        a 429 lowers that connection's requests at a time, waits, and asks again. None when stopped."""
         judge = self._judges[gi]
+        limiter = self._limiters[judge.lane]
         request = build(judge, graders.judge_prompt(spec, prompt, output, expected))
-        try:
-            client = self._client(clients, 1000 + gi, judge, on_retry)
-            with self._judge_slots[judge.lane]:
-                text = client.complete(request).text
-        except EGPError as exc:
-            return graders.Grade(None, note=f"The judge could not be asked: {exc.user_message}")
+        limited = 0
+        while True:
+            if not limiter.acquire(self._stop):
+                return None
+            try:
+                text = self._client(clients, 1000 + gi, judge).complete(request).text
+                limiter.succeeded()
+                break
+            except RateLimitError as exc:
+                limited += 1
+                if limited >= MAX_RATE_LIMITED:
+                    return graders.Grade(None, note=f"The judge could not be asked: {exc.user_message}")
+                self._rate_limited(limiter)
+                wait = exc.retry_after if exc.retry_after is not None else min(2.0 ** limited, 30.0)
+            except EGPError as exc:
+                return graders.Grade(None, note=f"The judge could not be asked: {exc.user_message}")
+            finally:
+                limiter.release()
+            if self._stop.wait(wait):  # waiting without a place, so others on the connection go on
+                return None
         return graders.parse_judge(text, float(spec.get("pass_score") or graders.DEFAULT_PASS_SCORE))
 
     def _failed(self, item: tuple[int, int, int], error: EGPError) -> dict[str, Any]:
