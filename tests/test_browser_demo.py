@@ -13,6 +13,8 @@ import re
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from egp_core.store import open_store
+from egp_core.voting import DemoDay
 from tests import test_browser_compare
 from tests.plugins.app import wait_idle
 from tests.test_browser_compare import SAID, ask, headings, main_text, open_three_panes, until
@@ -110,3 +112,45 @@ def test_ten_phones_vote_at_once_and_the_presenter_reveals(compare_app, page, br
     phones[2][1].get_by_text(f"{letter_of['beta']}: beta-model").wait_for()
     for context, _phone in phones:
         context.close()
+
+
+# Installed in a page: counts the script runs (full or fragment) that start from now on.
+COUNT_RUNS = """() => {
+  window.__runs = 0;
+  const app = document.querySelector('[data-test-script-state]');
+  new MutationObserver(() => { if (app.getAttribute('data-test-script-state') === 'running') window.__runs++; })
+    .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+}"""
+
+
+def runs_in(page, ms: int) -> int:
+    """How many times the page asks the app again in the next `ms` milliseconds."""
+    wait_idle(page)
+    page.evaluate(COUNT_RUNS)
+    page.wait_for_timeout(ms)
+    return page.evaluate("() => window.__runs")
+
+
+def test_a_waiting_phone_asks_seldom_and_still_follows_the_demo(compare_app, browser):
+    """No round open, or this phone's vote in: it looks again every 10 s, not every 3 s (a room of
+    idle phones costs the app little), and still shows the round the presenter opens."""
+    store = open_store(f"sqlite:///{compare_app.data_dir / 'history.db'}")
+    day = DemoDay(store)
+    demo = day.start_demo("presenter", "A quiet demo")
+    context = browser.new_context(**PHONE)
+    phone = context.new_page()
+    phone.set_default_timeout(120_000)
+    phone.goto(f"{compare_app.url}/?vote={demo.code}", wait_until="commit")
+    phone.get_by_text("Waiting for the presenter to open the first round").wait_for()
+    assert runs_in(phone, 7_000) == 0  # at the 3-second pace it would have asked twice
+
+    day.open_round(demo, store.create_conversation("presenter", "q", kind="compare"),
+                   [{"model": "alpha"}, {"model": "beta"}])
+    phone.get_by_role("button", name="Answer B").wait_for()  # found on its next look
+    phone.get_by_role("button", name="Answer B").click()
+    phone.get_by_text("Your vote for B is counted").wait_for()
+    assert runs_in(phone, 7_000) == 0  # voted: nothing to do but wait for the result
+    day.reveal(day.rounds.current_round(demo.id).id)
+    phone.get_by_text("B: beta").wait_for()  # the result still comes
+    context.close()
+    store.close()
