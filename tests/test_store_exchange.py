@@ -175,6 +175,8 @@ def _bad_files(good: str) -> dict[str, tuple[bytes | str, str]]:
         "malformed": ("{this is not json", "not valid JSON"),
         "truncated": (good[: len(good) // 2], "cut off"),
         "truncated at a boundary": (good[: good.index('"messages"')], "cut off"),
+        "truncated in a string": (good[: good.index('"title": "') + 11], "cut off"),
+        "truncated in a word": (json.dumps(dict(doc, flag=False))[:-4], "cut off"),  # ends in `"flag": fal`
         "empty": (b"", "empty"),
         "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "not a text file"),
         "huge": (huge, "too large"),
@@ -193,7 +195,7 @@ def _bad_files(good: str) -> dict[str, tuple[bytes | str, str]]:
 
 
 BAD_CASES = [
-    "malformed", "truncated", "truncated at a boundary", "empty", "binary", "huge", "chatgpt", "other json",
+    "malformed", "truncated", "truncated at a boundary", "truncated in a string", "truncated in a word", "empty", "binary", "huge", "chatgpt", "other json",
     "json list", "newer version", "wrong text type", "wrong role", "messages not a list", "missing title",
     "string version", "nan", "pane out of range",
 ]
@@ -316,3 +318,26 @@ def test_rows_left_by_an_import_cut_off_by_a_crash_are_removed_later(store: Stor
     assert store.get_conversation(old) is None and store.messages(old) == []
     assert store.get_conversation(recent) is not None  # another process may still be writing it
     assert [c.title for c in store.list_conversations("alice")] == ["Mine"]
+
+
+def test_earlier_answer_versions_stay_hidden_through_export_and_import(store: Store) -> None:
+    conv = store.create_conversation("alice", "Haiku")
+    store.add_message(conv, "user", "A haiku, please")
+    first = store.add_message(conv, "assistant", "First try", model="m1")
+    store.add_message(conv, "assistant", "Second try", model="m1")
+    store.set_hidden([first], True)  # Regenerate kept the first answer as version 1 of 2
+
+    doc = json.loads(export_conversation_json(store, conv))
+    assert [(m["text"], m["hidden"]) for m in doc["conversations"][0]["messages"]] == [
+        ("A haiku, please", False), ("First try", True), ("Second try", False)]
+    assert import_json(store, json.dumps(doc), "bob") == 1
+    copy = store.list_conversations("bob")[0]
+    assert [(m.text, m.hidden) for m in store.messages(copy.id)] == [
+        ("A haiku, please", False), ("First try", True), ("Second try", False)]
+
+    markdown = export_conversation_markdown(store, conv)  # a reader sees the answer on screen, once
+    assert "Second try" in markdown and "First try" not in markdown
+    older = dict(doc, conversations=[dict(doc["conversations"][0], messages=[
+        {k: v for k, v in m.items() if k != "hidden"} for m in doc["conversations"][0]["messages"]])])
+    assert import_json(store, json.dumps(older), "carol") == 1  # files from before the flag still import
+    assert not any(m.hidden for m in store.messages(store.list_conversations("carol")[0].id))

@@ -5,8 +5,9 @@ JSON format, version 1:
      "conversations": [{"title", "kind", "created_at", "updated_at", "settings",
                         "messages": [{"role", "text", "status", "model", "parameters", "usage",
                                       "metrics", "error", "finish_reason", "pane", "details",
-                                      "created_at", "updated_at"}]}]}
-("details": token probabilities and which candidate was picked; absent in older files.)
+                                      "hidden", "created_at", "updated_at"}]}]}
+("details": token probabilities and which candidate was picked; "hidden": true for an earlier
+version of an answer kept by Regenerate, shown as "‹ 1/2 ›"; both absent in older files.)
 An import is validated completely before anything is written: a refused file changes nothing.
 
 Writing a big file must not hold the database: SQLite has one writer at a time, and a live
@@ -65,7 +66,7 @@ def _message_dict(m: Message) -> dict[str, Any]:
         "role": m.role, "text": m.text, "status": m.status, "model": m.model,
         "parameters": m.parameters, "usage": m.usage, "metrics": m.metrics,
         "error": scrub(m.error) if m.error else m.error,
-        "finish_reason": m.finish_reason, "pane": m.pane, "details": m.details,
+        "finish_reason": m.finish_reason, "pane": m.pane, "details": m.details, "hidden": m.hidden,
         "created_at": _iso(m.created_at), "updated_at": _iso(m.updated_at),
     }
 
@@ -123,7 +124,7 @@ def export_conversation_markdown(store: Store, id: str, owner: str | None = None
     model = conv.settings.get("model") if isinstance(conv.settings, dict) else None
     if model:
         lines.append(f"_Model: {model}_")
-    messages = store.messages(conv.id)
+    messages = [m for m in store.messages(conv.id) if not m.hidden]  # earlier versions stay in the app
     shown_prompt = ""
     for i, m in enumerate(messages):
         prompt = _system_prompt_for(messages, i)
@@ -175,6 +176,7 @@ class _MessageIn(_Strict):
     finish_reason: str | None = None
     pane: int | None = Field(default=None, ge=0)
     details: dict[str, Any] | None = None
+    hidden: bool = False
     created_at: datetime | None = Field(default=None, strict=False)
     updated_at: datetime | None = Field(default=None, strict=False)
 
@@ -229,11 +231,19 @@ def load_json(data: bytes | str, what: str = "conversations") -> Any:
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except ValueError as exc:
-        if isinstance(exc, json.JSONDecodeError) and exc.pos >= len(text.rstrip()):
+        if isinstance(exc, json.JSONDecodeError) and _cut_off(text, exc):
             raise _fail("The file is cut off: it ends in the middle. Download the export again.",
                         str(exc)) from None
         raise _fail("The file is not valid JSON. Choose a JSON file exported from EGP Playground.",
                     str(exc)) from None
+
+
+def _cut_off(text: str, exc: json.JSONDecodeError) -> bool:
+    """The parser stopped because the text ends, not because of a wrong character: at the very
+    end, inside a string that never closes, or in a word cut short (`tr`, `fals`, `nu`)."""
+    rest = text[exc.pos:].strip()
+    return (not rest or exc.msg.startswith("Unterminated string")
+            or any(word.startswith(rest) for word in ("true", "false", "null")))
 
 
 def validation_detail(exc: ValidationError) -> str:
@@ -297,7 +307,7 @@ def import_json(store: Store, data: bytes | str, owner: str, *, batch_rows: int 
                 "usage": clean_dict(m.usage), "metrics": clean_dict(m.metrics),
                 "error": clean_text(scrub(m.error) if m.error else m.error),
                 "finish_reason": clean_text(m.finish_reason),
-                "pane": m.pane, "details": clean_dict(m.details),
+                "pane": m.pane, "details": clean_dict(m.details), "hidden": m.hidden,
                 "created_at": m_created, "updated_at": m.updated_at or m_created,
             })
     staging = f"{STAGING_OWNER}{int(time.time())}:{new_id()}"
