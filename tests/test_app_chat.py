@@ -320,3 +320,13 @@ def test_continue_carries_on_an_answer_cut_off_by_the_length_limit(app_env):
     assert answer[0].finish_reason == "stop" and answer[0].usage == {"prompt": 17, "completion": 7, "total": 24}
     assert "The first half and the end." in markdown(at)
     assert not [b for b in at.button if b.label == "Continue"]  # finished now
+
+
+def test_starter_prompts_cannot_be_clicked_while_no_model_answers(app_env):
+    from tests.fake_egp import MODEL_PATHS
+
+    app_env.fail(status=401, times=50, paths=list(MODEL_PATHS.values()))  # the workspace refuses the key
+    at = start()
+    starters = [b for b in at.button if b.key and b.key.startswith("starter-")]
+    assert starters and all(b.disabled for b in starters)  # a click would send nowhere and be lost
+    assert at.chat_input[0].disabled

@@ -71,7 +71,7 @@ def main() -> None:
             cols = st.columns(2)
             for i, text in enumerate(STARTERS):
                 cols[i % 2].button(
-                    text, key=f"starter-{i}", use_container_width=True,
+                    text, key=f"starter-{i}", use_container_width=True, disabled=settings is None,
                     on_click=lambda t=text: st.session_state.__setitem__(state.PENDING_PROMPT, t),
                 )
             if settings is None:
