@@ -82,15 +82,16 @@ def start_fake(tokens: int, pace: float, name: str) -> tuple[subprocess.Popen, s
     return proc, found.group(1)
 
 
-def run_panes(store: Store, connections: list[Connection], tokens: int, local: bool = False) -> float:
+def run_panes(store: Store, connections: list[Connection], tokens: int, local: bool = False, tag: str = "") -> float:
     """Start one Generation per connection together (as the page does), watch them with the page's
-    loop until all have ended; returns the wall time in seconds."""
+    loop until all have ended; returns the wall time in seconds. `tag` starts each local prompt, so
+    that no run reuses the KV cache of an earlier run's identical prompt."""
     conv = store.create_conversation("bench", "bench", kind="compare")
     store.add_message(conv, "user", "Count")
     gens = []
     for i, conn in enumerate(connections):
         if local:  # a different story per pane, longer than `tokens` at temperature 0
-            model, prompt, params = DEFAULT_MODEL_ID, f"Write a very long story about a dragon, part {i} of {conn.name}.", \
+            model, prompt, params = DEFAULT_MODEL_ID, f"{tag}Write a very long story about a dragon, part {i} of {conn.name}.", \
                 ModelParameters(temperature=0, max_tokens=tokens)
         else:
             model, prompt, params = f"{conn.name}-model", "Count", ModelParameters(max_tokens=tokens + 10)
@@ -178,8 +179,8 @@ def main() -> None:
                 print(f"{PANES} panes, {tokens} tokens each at {args.pace:g} tokens/s per backend "
                       f"(ideal: {tokens / args.pace:.2f} s per answer)")
             for r in range(args.rounds):
-                alone = [run_panes(store, [c], tokens, args.local) for c in connections]
-                together = run_panes(store, connections, tokens, args.local)
+                alone = [run_panes(store, [c], tokens, args.local, f"({r + 1}a) ") for c in connections]
+                together = run_panes(store, connections, tokens, args.local, f"({r + 1}b) ")
                 ratio = together / max(alone)
                 ratios.append(ratio)
                 print(f"round {r + 1}: alone {', '.join(f'{a:.3f}' for a in alone)} s (slowest {max(alone):.3f} s); "
