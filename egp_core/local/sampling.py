@@ -144,7 +144,7 @@ class Vocab:
     vocab: object  # llama_vocab_p
     n_vocab: int
     piece: object  # Callable[[int], bytes]
-    exempt: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))  # from repeat_penalty
+    exempt: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # per token: from repeat_penalty
 
     @classmethod
     def of(cls, model) -> Vocab:
@@ -161,8 +161,8 @@ class Vocab:
             return buf.raw[: max(size, 0)]
 
         pieces = [piece(t) for t in range(n)]
-        exempt = [t for t, b in enumerate(pieces) if not any(c.isalpha() for c in b.decode("utf-8", "ignore"))]
-        return cls(model.vocab, n, pieces.__getitem__, np.array(exempt, dtype=np.int32))
+        exempt = [not any(c.isalpha() for c in b.decode("utf-8", "ignore")) for b in pieces]
+        return cls(model.vocab, n, pieces.__getitem__, np.array(exempt, dtype=bool))
 
 
 class Sampler:
@@ -228,7 +228,7 @@ class Sampler:
             return
         ids, counts = np.unique(np.asarray(self.history[-p.penalty_window :], dtype=np.int32), return_counts=True)
         if p.repeat_penalty != 1.0:
-            keep = ~np.isin(ids, self.vocab.exempt)
+            keep = ~self.vocab.exempt[ids] if len(self.vocab.exempt) else slice(None)  # a lookup: np.isin cost 0.4 ms
             rep = ids[keep]
             values = row[rep]
             row[rep] = np.where(values > 0, values / p.repeat_penalty, values * p.repeat_penalty)
