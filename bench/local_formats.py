@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from egp_core.local.engine import default_model_path  # noqa: E402
 from egp_core.local.threads import machine_threads  # noqa: E402
 
-FTYPES = {"q4_0": 2, "q8_0": 7, "q5_0": 8, "f16": 1, "q5_1": 9}
+FTYPES = {"q4_0": 2, "q8_0": 7, "q5_0": 8, "q5_1": 9, "iq4_nl": 25, "f16": 1}
 KS = (1, 2, 3, 4)
 
 
