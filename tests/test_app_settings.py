@@ -358,7 +358,7 @@ def test_the_built_in_local_model_is_listed_and_tested(app_env, monkeypatch):
     assert any(c.startswith("**Local model") for c in cards(at)), [m.value for m in at.markdown]
     assert any(c.value.startswith("Kind: Local model") and "from: built in" in c.value for c in at.caption)
     defaults = [c.value for c in at.caption if c.value.startswith("Settings a request leaves out:")]
-    assert len(defaults) == 1 and "repetition penalty of 1.18" in defaults[0] and "DRY" in defaults[0]
+    assert len(defaults) == 1 and "repetition penalty of 1.18" in defaults[0] and "allowed length 3" in defaults[0]
     assert ensure_local_server().wait_ready(120)  # the app's own server (one per process)
     at = click(at, "Test connection", "test-local")
     assert not at.error, [e.value for e in at.error]

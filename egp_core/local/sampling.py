@@ -9,13 +9,22 @@ Defaults when a request leaves a parameter out (`DEFAULTS`), chosen for a
   included), the way llama.cpp and Ollama apply `repeat_penalty` (a positive
   logit is divided by it, a negative one multiplied), except that tokens
   without a letter (line breaks, spaces, punctuation, digits) are exempt, so
-  lists, numbering and paragraphs keep their shape; and llama.cpp's DRY
-  sampler ("don't repeat yourself": a token that would extend a sequence
-  already seen in the last 1,024 tokens is penalised, more the longer the
-  sequence; line breaks, ":", quotes and "*" end a sequence);
-- an explicit `frequency_penalty` or `presence_penalty` in the request wins:
-  it is applied as llama.cpp does (minus penalty x count, minus penalty if
-  present, over the same 64 tokens) and both defaults above are off.
+  lists, numbering, code and paragraphs keep their shape; and llama.cpp's DRY
+  sampler ("don't repeat yourself": a token that would extend a sequence of 3
+  or more tokens already seen in the last 1,024 generated tokens is penalised,
+  0.8 x 1.75^(length - 3)). Only ":", quotes and "*" end a DRY sequence, not
+  line breaks (llama.cpp's default list has "\n" too): a 135M model's loops are
+  mostly lines and verses coming back, which "\n" would hide from DRY. A
+  list marker or an indent after a line break repeats fewer than 3 tokens,
+  and DRY only penalises the one token that continued a repeat last time
+  (the same first word of an item), so lists and code keep their shape.
+- Explicit parameters keep their meaning. A request that sets
+  `frequency_penalty` or `presence_penalty` (any value, 0 included) gets
+  exactly the OpenAI penalties it asked for (minus penalty x count, minus
+  penalty if present, over the last 64 tokens, as llama.cpp applies them, on
+  every token) and neither default above: they never stack. Explicit zeros
+  therefore mean no penalty at all. Requests carry no `repeat_penalty` or DRY
+  setting (those fields are ignored like any unknown one).
 
 `Sampler` owns a llama.cpp sampler chain (top_k, top_p, min_p, temperature,
 then a seeded draw; greedy at temperature 0). The penalties are applied in
@@ -42,9 +51,9 @@ DEFAULT_REPEAT_PENALTY = 1.18
 DEFAULT_PENALTY_WINDOW = 64
 DEFAULT_DRY_MULTIPLIER = 0.8  # DRY ("don't repeat yourself"), as proposed by its author
 DEFAULT_DRY_BASE = 1.75
-DEFAULT_DRY_ALLOWED = 2
+DEFAULT_DRY_ALLOWED = 3
 DEFAULT_DRY_WINDOW = 1024
-DRY_BREAKERS = ("\n", ":", '"', "*")
+DRY_BREAKERS = (":", '"', "*")  # not "\n": see above
 MAX_TOP_LOGPROBS = 5
 
 DEFAULTS = (
@@ -52,7 +61,8 @@ DEFAULTS = (
     f"against loops, a repetition penalty of {DEFAULT_REPEAT_PENALTY} on words seen in the last "
     f"{DEFAULT_PENALTY_WINDOW} tokens (line breaks, punctuation and numbers exempt) and DRY (multiplier "
     f"{DEFAULT_DRY_MULTIPLIER}, base {DEFAULT_DRY_BASE}, allowed length {DEFAULT_DRY_ALLOWED}, last "
-    f"{DEFAULT_DRY_WINDOW:,} tokens), both off when the request sets a frequency or presence penalty; "
+    f"{DEFAULT_DRY_WINDOW:,} tokens, sequences broken only at colons, quotes and asterisks), both off when the "
+    "request sets a frequency or presence penalty, which then applies alone; "
     "answers up to the rest of the context"
 )
 
@@ -213,14 +223,15 @@ class Sampler:
         lib = self._lib
         row = np.ctypeslib.as_array(lib.llama_get_logits_ith(ctx, index), shape=(self.vocab.n_vocab,))
         raw = row.copy() if self.params.logprobs else None  # logprobs: before penalties and temperature
-        self._penalise(row)
+        self.penalise(row)
         token = lib.llama_sampler_sample(self._chain, ctx, index)
         self.history.append(token)
         if len(self.history) > 4 * self.params.penalty_window:
             del self.history[: -self.params.penalty_window]
         return token, None if raw is None else self._logprob(raw, token)
 
-    def _penalise(self, row: np.ndarray) -> None:
+    def penalise(self, row: np.ndarray) -> None:
+        """Applies the repetition, frequency and presence penalties to a row of logits, in place."""
         p = self.params
         if not self.history or (
             p.repeat_penalty == 1.0 and not p.frequency_penalty and not p.presence_penalty
