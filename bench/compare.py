@@ -28,7 +28,9 @@ goes through exactly the same path with one pane.
 With `--local`, the three panes all use the built-in model instead (one local
 server, `python -m egp_core.local` with its defaults; each pane a different
 prompt, greedy, `--tokens` tokens): the server decodes them together in one
-batch. Target there: at most 1.6 (one after another would be about 3).
+batch. As the model may end an answer early, each run's time is divided by
+the tokens of its longest answer. Target there: at most 1.6 (one after
+another would be about 3).
 
 With `--page`, each round also times the real compare page (views/compare.py
 under Streamlit's AppTest, in this process: widgets, the page's own `start`,
@@ -84,7 +86,8 @@ def start_fake(tokens: int, pace: float, name: str) -> tuple[subprocess.Popen, s
 
 def run_panes(store: Store, connections: list[Connection], tokens: int, local: bool = False, tag: str = "") -> float:
     """Start one Generation per connection together (as the page does), watch them with the page's
-    loop until all have ended; returns the wall time in seconds. `tag` starts each local prompt, so
+    loop until all have ended; returns the wall time in seconds (`local`: divided by the tokens of
+    the longest answer, since the model may end one early). `tag` starts each local prompt, so
     that no run reuses the KV cache of an earlier run's identical prompt."""
     conv = store.create_conversation("bench", "bench", kind="compare")
     store.add_message(conv, "user", "Count")
@@ -109,6 +112,9 @@ def run_panes(store: Store, connections: list[Connection], tokens: int, local: b
     for gen in gens:
         if gen.status != "complete" or (not local and len(gen.text.split()) != tokens):
             raise RuntimeError(f"a pane did not finish properly: {gen.status}, {gen.error}")
+    if local:  # the model may end an answer early: time per token of the longest answer
+        usage = [g.completion.usage for g in gens]
+        return elapsed / max(u.completion if u else tokens for u in usage)
     return elapsed
 
 
@@ -183,8 +189,9 @@ def main() -> None:
                 together = run_panes(store, connections, tokens, args.local, f"({r + 1}b) ")
                 ratio = together / max(alone)
                 ratios.append(ratio)
-                print(f"round {r + 1}: alone {', '.join(f'{a:.3f}' for a in alone)} s (slowest {max(alone):.3f} s); "
-                      f"all {PANES} at once {together:.3f} s; ratio {ratio:.3f}")
+                unit = "ms per token of the longest answer" if args.local else "ms"
+                print(f"round {r + 1}: alone {', '.join(f'{a * 1000:.1f}' for a in alone)} (slowest {max(alone) * 1000:.1f}); "
+                      f"all {PANES} at once {together * 1000:.1f} ({unit}); ratio {ratio:.3f}")
                 if args.page:
                     on_page = page_run(folder, connections)
                     page_ratios.append(on_page / max(alone))

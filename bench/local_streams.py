@@ -7,7 +7,8 @@ requests together in one llama.cpp batch. In each round: one stream alone,
 then N streams started together (each its own client and thread, each a
 different prompt that runs past `--max-tokens` at temperature 0), for every N.
 Printed per N: the wall time until the last stream ends over the time of one
-stream alone (target for 3 streams: <= 1.6; one after another would be N),
+stream alone, each per token of its longest answer since the model may end
+one early (target for 3 streams: <= 1.6; one after another would be N),
 the aggregate tokens per second, and the slowest time to first token measured
 from each stream's own start (target on a quiet machine: <= 300 ms).
 """
@@ -45,8 +46,8 @@ def one(url: str, n: int, max_tokens: int, out: list, ready: threading.Barrier) 
     out.append((times[0] - started, stream.usage.completion if stream.usage else len(times), time.monotonic()))
 
 
-def together(url: str, count: int, max_tokens: int, first: int) -> tuple[float, int, float]:
-    """(wall seconds, total tokens, slowest TTFT) for `count` streams started at once."""
+def together(url: str, count: int, max_tokens: int, first: int) -> tuple[float, int, float, int]:
+    """(wall seconds, total tokens, slowest TTFT, longest answer's tokens) for `count` streams started at once."""
     out: list = []
     ready = threading.Barrier(count + 1)
     threads = [threading.Thread(target=one, args=(url, first + i, max_tokens, out, ready)) for i in range(count)]
@@ -56,7 +57,7 @@ def together(url: str, count: int, max_tokens: int, first: int) -> tuple[float, 
     started = time.monotonic()
     for t in threads:
         t.join()
-    return max(o[2] for o in out) - started, sum(o[1] for o in out), max(o[0] for o in out)
+    return max(o[2] for o in out) - started, sum(o[1] for o in out), max(o[0] for o in out), max(o[1] for o in out)
 
 
 def main() -> None:
@@ -73,12 +74,14 @@ def main() -> None:
         rows: dict[int, list[tuple[float, float, float]]] = {n: [] for n in [1, *counts]}
         for r in range(args.rounds):
             base = together(url, 1, args.max_tokens, 100 * r)
+            per_token = base[0] / base[3]
             rows[1].append((1.0, base[1] / base[0], base[2]))
-            line = [f"round {r + 1}: alone {base[0]:.2f} s"]
+            line = [f"round {r + 1}: alone {base[0]:.2f} s ({base[3]} tokens)"]
             for n in counts:
-                wall, tokens, ttft = together(url, n, args.max_tokens, 100 * r + 10 * n)
-                rows[n].append((wall / base[0], tokens / wall, ttft))
-                line.append(f"{n} at once {wall:.2f} s ({wall / base[0]:.2f}x)")
+                wall, tokens, ttft, longest = together(url, n, args.max_tokens, 100 * r + 10 * n)
+                ratio = wall / longest / per_token
+                rows[n].append((ratio, tokens / wall, ttft))
+                line.append(f"{n} at once {wall:.2f} s (longest {longest} tokens; {ratio:.2f}x)")
             print("; ".join(line), flush=True)
         print(f"load average at end {os.getloadavg()[0]:.1f}\n")
         print(f"{'streams':>7} {'time / alone':>12} {'aggregate tok/s':>16} {'slowest TTFT ms':>16}")
