@@ -427,7 +427,7 @@ class Engine:
             "slots": self.slots,
             "queue_length": self.queue_length,
             "context_length": self.n_ctx,
-            "threads": self.policy.threads() if self.state == "ready" else None,
+            "threads": self.policy.current if self.state == "ready" else None,
             "error": self.error,
             "error_detail": self.error_detail,
         }

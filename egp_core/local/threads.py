@@ -9,7 +9,10 @@ looks at the CPUs this process may run on, measures from /proc/stat how much
 of them *other* processes used over the last fraction of a second (our own CPU
 time, from /proc/self/stat, is subtracted), and answers with the number of
 cores that are free. The engine sets it between two decode calls
-(llama_set_n_threads); on systems without /proc it uses every core.
+(llama_set_n_threads); on systems without /proc it uses every core. After a
+pause (no decode for a second), the first step measures a fresh 50 ms
+window rather than the whole pause, so a program that just stopped does not
+leave the next prompt on one thread.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import time
 
 SAMPLE_SECONDS = 0.25  # how long a measurement window lasts
 BUSY_THRESHOLD = 0.35  # a core that others use more than this is not free
+STALE_SECONDS = 1.0  # a window older than this (the engine was idle) is measured afresh...
+FRESH_SECONDS = 0.05  # ...over this long (the first step after a pause waits for it)
 
 
 def machine_threads() -> int:
@@ -94,6 +99,11 @@ class ThreadPolicy:
             return None
         return times[0], times[1], own
 
+    @property
+    def current(self) -> int:
+        """The last answer of `threads()`, without measuring (for status pages)."""
+        return self.fixed or self._threads
+
     def threads(self) -> int:
         """The thread count to use now; measures again once a window has passed."""
         if self.fixed:
@@ -102,6 +112,12 @@ class ThreadPolicy:
         if now - self._last_at < SAMPLE_SECONDS:
             return self._threads
         with self._lock:
+            if now - self._last_at > STALE_SECONDS and self._last is not None:
+                # After a pause the window would average what others did all along (a program that
+                # just stopped, or one that just started): look at a fresh, short one instead.
+                self._last = self._sample()
+                time.sleep(FRESH_SECONDS)
+                now = time.monotonic()
             sample = self._sample()
             if sample is None or self._last is None:
                 self._last, self._last_at = sample, now
