@@ -6,8 +6,11 @@ The prompts below go, as the chat page sends a lone question to the built-in
 model (SGP v5 chat completions), with the page's default style (Balanced:
 temperature 0.5, top_p 1.0, up to 512 tokens), to the real local server over
 HTTP, four at a time. Each prompt has its own fixed seed (`SEED` + its index,
-+1000 per round), so two runs of the same code give the same answers. An answer
-*loops* when some 6-word sequence comes back 3 or more times.
++1000 per round), so two runs of the same code give the same answers (two
+runs gave the same defaults answers; a long looping baseline answer may end a
+few tokens apart, as four answers decoded together can move a logit by a
+rounding error). An answer *loops* when some 6-word sequence comes back 3 or
+more times.
 
 Shapes: prompts that ask for a list must get one (at least as many lines
 starting with "-", "*", "1." ... as they ask for, 3 when they name no number),
