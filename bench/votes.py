@@ -5,15 +5,18 @@
 One real `streamlit run` process (app.py, tests/plugins/app.py RunningApp) with
 three fake EGP servers (tests/fake_egp.py), as in tests/test_browser_demo.py.
 Debian's headless Chromium (Playwright) drives a presenter page to a blind
-comparison of three models with room voting open, then opens `--phones`
-phone-sized pages on the `?vote=<code>` link, each in its own browser context
-(a browser is known by Streamlit's `_streamlit_xsrf` cookie, so every context
-is a different voter). They are opened `--batch` at a time; once all show
-their buttons, every phone is told (page.evaluate) to click its answer at the
-same wall-clock instant, so the 50 clicks leave the browsers within a few
-milliseconds of each other. A click that lands while the phone page redraws
-itself (its fragment reruns every 3 s) is tapped again, as in the test; the
-number of second taps is printed.
+comparison of three models with room voting open (round 1, to show the code),
+closes and reveals it at once, and clears the screen for the next round: the
+room scans the code at the start of a demo, and phones wait between rounds.
+It then opens `--phones` phone-sized pages on the `?vote=<code>` link, each in
+its own browser context (a browser is known by Streamlit's `_streamlit_xsrf`
+cookie, so every context is a different voter), `--per-browser` per Chromium
+process, `--batch` at a time; waiting, each phone asks every 10 s. The
+presenter asks a second question and opens round 2; every phone shows its
+buttons by itself (and now asks every 3 s). Every phone is told
+(page.evaluate) to click its answer at the same wall-clock instant. A click
+that lands while the phone page redraws itself is tapped again, as in the
+test; the number of second taps is printed.
 
 Measured, in the same run:
 
@@ -39,21 +42,21 @@ Measured, in the same run:
 
 What it measures honestly: real browsers, the real app, the real store
 (SQLite in a temporary folder); what it leaves out: the network (all on
-127.0.0.1) and phones' own slowness (all 50 pages share this machine's two
-cores with the app, which makes the app's figures pessimistic). If the machine
-can't hold `--phones` Chromium pages at once, run fewer: `--phones 20` (each
-page is a renderer process of about 100 MB).
+127.0.0.1) and phones' own slowness (all pages share this machine's two cores
+with the app, which makes the app's figures pessimistic).
 
-What the runs showed (2 CPUs, load 22 to 38 from other work): 50 pages could
-not be opened; past 5 to 15 open phones, a new page sat on Streamlit's empty
-shell ("Skip to main content") for minutes: every open phone reruns its
-fragment every 3 s and the presenter's every 1 s, and at that load the one app
-process falls behind. With `--phones 20` (ready after 517 s, 3 reloads): 20 of
-20 votes counted exactly, 5 of 5 second votes refused, "20 votes" on the
-presenter 2.4 s after the store held the last vote; its tally refresh took
-554 ms every 1.06 s with no phones, and ran only once (244 ms) in the 4.4 s
-burst. With 4 phones (load 16): 4 of 4 counted, shown 2.5 s after the last.
-Not measured: 50 phones in Chromium at once on this machine.
+What the runs showed (2 CPUs, through /work/bin/quiet-run, load 2 to 7): with
+the phones opened while a round was open (each asking every 3 s), 30 phones
+were ready in 64 to 134 s and the 31st page then stayed blank for minutes (the
+one app process was saturated: about 10 fragment runs a second); 40 waiting
+phones (every 10 s) opened with no trouble. Opened between rounds, 50 phones
+were ready and all showed round 2's buttons by themselves, but then the
+presenter's page never went idle for 30 s (its 1-second tally ran back to
+back while 50 phones asked every 3 s), and that run stopped there; the votes
+of 50 at once are not measured yet. With 4 phones (load 2): 4 of 4 counted
+exactly, "4 votes" on the presenter 1.0 s after the store held the last, 4 of
+4 second votes refused; a presenter's click took 280 ms alone, 264 ms (0.94x)
+with 4 phones waiting and 290 ms (1.04x) after the vote.
 """
 
 from __future__ import annotations
@@ -124,6 +127,24 @@ def runs(states: list[list], start_ms: float, end_ms: float) -> tuple[list[float
     return durations, [b - a for a, b in zip(starts, starts[1:], strict=False)]
 
 
+def presenter_clicks(page, times: int = 3) -> list[float]:
+    """ms from a presenter's click to its effect on the page: the Presenter view toggle, on then off
+    (each a full run of the compare page), `times` times."""
+    took = []
+    leave = page.get_by_role("button", name="Leave presenter view")
+    for _ in range(times):
+        for click, effect in ((lambda: page.get_by_text("Presenter view", exact=True).click(),
+                               lambda: leave.wait_for()),
+                              (lambda: leave.click(), lambda: leave.wait_for(state="detached"))):
+            wait_idle(page, timeout=300_000)  # (under load the 1-second tally may keep the page busy)
+            t = time.monotonic()
+            click()
+            effect()
+            took.append((time.monotonic() - t) * 1000)
+    wait_idle(page, timeout=300_000)
+    return took
+
+
 def med(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
@@ -136,7 +157,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--phones", type=int, default=50)
     ap.add_argument("--batch", type=int, default=10, help="phone pages opened at once")
-    ap.add_argument("--quiet", type=float, default=8.0, help="seconds of baseline before the phones connect")
+    ap.add_argument("--quiet", type=float, default=8.0,
+                    help="seconds the presenter's tally is watched before the phones come, and once they are all in")
+    ap.add_argument("--per-browser", type=int, default=20, help="phone pages per Chromium process")
+    ap.add_argument("--patience", type=float, default=120.0,
+                    help="seconds a phone page may take to show its buttons before it is reloaded")
     args = ap.parse_args()
     print(f"load at start (1/5/15 min): {load()} on {os.cpu_count()} CPUs")
 
@@ -155,8 +180,15 @@ def main() -> None:
     contexts = []
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_FLAGS,
-                                         headless=True)
+            def launch():
+                return pw.chromium.launch(executable_path=shutil.which("chromium"), headless=True, args=[
+                    *CHROMIUM_FLAGS, "--disable-renderer-backgrounding", "--disable-background-timer-throttling",
+                    "--disable-backgrounding-occluded-windows"])  # every phone keeps asking, as a phone in a hand
+
+            browser = launch()  # the presenter's
+            # One Chromium holds about 30 open Streamlit pages to one server (its per-host socket limit):
+            # the phones are spread over several, `--per-browser` each.
+            phone_browsers = [launch() for _ in range(-(-args.phones // args.per_browser))]
             presenter_ctx = browser.new_context(viewport={"width": 1280, "height": 900})
             page = presenter_ctx.new_page()
             page.set_default_timeout(120_000)
@@ -176,35 +208,64 @@ def main() -> None:
             t_quiet = time.time() * 1000
             time.sleep(args.quiet)
             t_quiet_end = time.time() * 1000
+            clicks_alone = presenter_clicks(page)
+            print(f"presenter's clicks with no phones: median {med(clicks_alone):.0f} ms "
+                  f"({', '.join(f'{c:.0f}' for c in clicks_alone)})", flush=True)
 
+            # The room scans the code at the start: round 1 is closed and revealed at once, so the phones
+            # open while they only wait (each asks every 10 s); the measured round is the next one.
+            for name in ("Close voting", "Reveal the names", "Next round"):
+                wait_idle(page)
+                page.get_by_role("button", name=name).click()
+            wait_idle(page)
             t0 = time.monotonic()
             phones = []
             reloads = 0
             for first in range(0, args.phones, args.batch):
                 batch = []
                 for _ in range(min(args.batch, args.phones - first)):
-                    ctx = browser.new_context(**PHONE)
+                    ctx = phone_browsers[len(contexts) // args.per_browser].new_context(**PHONE)  # its own cookies:
+                    # its own browser id, one voter
                     contexts.append(ctx)
                     phone = ctx.new_page()
-                    phone.set_default_timeout(180_000)
+                    phone.set_default_timeout(300_000)
                     phone.goto(url, wait_until="commit")
                     batch.append((ctx, phone))
                 for _ctx, phone in batch:
-                    for _attempt in range(3):  # a page load that starved may be reloaded, as a person would
+                    for _attempt in range(4):  # a page load that starved may be reloaded, as a person would
                         try:
-                            phone.get_by_role("button", name="Answer B").wait_for(timeout=60_000)
+                            phone.get_by_text("Waiting for the next round").wait_for(timeout=args.patience * 1000)
                             break
                         except PlaywrightTimeout:
                             reloads += 1
                             shown = phone.locator("body").inner_text()[:120].replace("\n", " | ")
-                            print(f"    a phone page had no buttons after 60 s ({shown!r}): reloading it")
+                            print(f"    a phone page had no buttons after {args.patience:.0f} s ({shown!r}): "
+                                  "reloading it", flush=True)
                             phone.reload(wait_until="commit")
                     else:
                         raise SystemExit("a phone page never showed its buttons")
                 phones.extend(batch)
                 print(f"  {len(phones)} phones ready after {time.monotonic() - t0:.0f} s (load {load()})", flush=True)
             opened = time.monotonic() - t0
+            ask(page, "What colour is grass?")  # round 2: the phones see it open by themselves
+            page.get_by_role("button", name="Let the room vote from their phones").wait_for()
+            wait_idle(page)
+            page.get_by_role("button", name="Let the room vote from their phones").click()
+            page.get_by_text("Scan to vote").wait_for()
+            t_open = time.monotonic()
+            rnd = day.rounds.current_round(rnd.demo_id)
+            assert rnd.number == 2 and rnd.status == "open", rnd
+            for _ctx, phone in phones:
+                phone.get_by_role("button", name="Answer B").wait_for()
+            print(f"round 2 open: every phone shows its buttons {time.monotonic() - t_open:.1f} s later "
+                  f"(load {load()})", flush=True)
             print(f"{len(phones)} phone pages open and ready in {opened:.1f} s (load {load()})")
+            t_loaded = time.time() * 1000
+            time.sleep(args.quiet)  # the presenter's tally while every phone asks every 3 s
+            t_loaded_end = time.time() * 1000
+            clicks_loaded = presenter_clicks(page)
+            print(f"presenter's clicks with {len(phones)} phones waiting to vote: median {med(clicks_loaded):.0f} ms",
+                  flush=True)
 
             choices = [["Answer A", "Answer B", "Answer C", "It's a tie"][i % 4] for i in range(len(phones))]
             expected = {"A": choices.count("Answer A"), "B": choices.count("Answer B"),
@@ -243,7 +304,6 @@ def main() -> None:
             while page.evaluate(f"() => window.__votes['{target}'] || 0") == 0 and time.monotonic() < deadline:
                 time.sleep(0.05)
             t_shown = page.evaluate(f"() => window.__votes['{target}'] || 0")
-            states = page.evaluate("() => window.__states")
 
             tally = day.rounds.tally(rnd.id)
             counted = {k: v for k, v in tally.items() if v}
@@ -266,7 +326,10 @@ def main() -> None:
                   f"(new tab says 'You voted' without buttons, and DemoDay.vote with the browser's id is refused); "
                   f"count still {sum(day.rounds.tally(rnd.id).values())}")
 
+            clicks_after = presenter_clicks(page)
+            states = page.evaluate("() => window.__states")
             base_d, base_p = runs(states, t_quiet, t_quiet_end)
+            load_d, load_p = runs(states, t_loaded, t_loaded_end)
             burst_d, burst_p = runs(states, at, max(t_answered, t_shown))
             print("\n(2) the presenter's page")
             print(f"    last vote in the store -> '{target} votes' on the presenter's page: "
@@ -275,14 +338,24 @@ def main() -> None:
             print("    its 1-second tally refresh (a fragment run, browser -> server -> browser), median:")
             print(f"      baseline, no phones ({len(base_d)} runs):   takes {med(base_d):6.0f} ms, "
                   f"every {med(base_p):6.0f} ms")
+            print(f"      {len(phones)} phones waiting ({len(load_d)} runs):   takes {med(load_d):6.0f} ms, "
+                  f"every {med(load_p):6.0f} ms")
             print(f"      during the burst ({len(burst_d)} runs):     takes {med(burst_d):6.0f} ms, "
                   f"every {med(burst_p):6.0f} ms (max {max(burst_d, default=float('nan')):.0f} ms)")
             print(f"      ratio burst/baseline: run time {med(burst_d) / med(base_d):.2f}x, "
-                  f"period {med(burst_p) / med(base_p):.2f}x")
+                  f"period {med(burst_p) / med(base_p):.2f}x; waiting/baseline: run time "
+                  f"{med(load_d) / med(base_d):.2f}x, period {med(load_p) / med(base_p):.2f}x")
+            print("    a presenter's click (Presenter view on, then off: a full run of the compare page) "
+                  "until the page shows it, median of 6:")
+            print(f"      no phones: {med(clicks_alone):.0f} ms; {len(phones)} phones waiting to vote (each asks every "
+                  f"3 s): {med(clicks_loaded):.0f} ms ({med(clicks_loaded) / med(clicks_alone):.2f}x); "
+                  f"after the vote (each asks every 10 s): {med(clicks_after):.0f} ms "
+                  f"({med(clicks_after) / med(clicks_alone):.2f}x)")
             print(f"\nload (1/5/15 min): during the burst {load_burst}, at the end {load()}")
             for ctx in contexts:
                 ctx.close()
-            browser.close()
+            for b in (browser, *phone_browsers):
+                b.close()
     except BaseException:
         print("the app's log (its end):\n" + app.log()[-3000:])
         raise
