@@ -202,6 +202,14 @@ class EGPClient:
         self._closing = threading.Event()  # set by close(): ends a retry's wait at once
         self.model_paths: tuple[str, ...] = MODEL_LIST_PATHS
         self.session = requests.Session()
+        # The environment (proxies, NO_PROXY, a CA bundle) is read once, for this one endpoint, not on
+        # every request (requests' trust_env costs about a sixth of a request's CPU); ~/.netrc is
+        # not read at all: its password is not for EGP.
+        self.session.trust_env = False
+        self.session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle:
+            self.session.verify = bundle
         adapter = _TrackingAdapter()
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)

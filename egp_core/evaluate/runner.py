@@ -199,9 +199,11 @@ def filled(c: Contestant, dataset: Dataset, row: int, mapping: dict[str, str | N
     return system, user
 
 
-def build(c: Contestant, prompt: str, system: str | None = None) -> CompletionRequest:
-    """The request a contestant sends for one filled prompt (as the chat page would send it)."""
-    params = ModelParameters.model_validate(c.parameters or {})
+def build(c: Contestant, prompt: str, system: str | None = None, params: ModelParameters | None = None
+          ) -> CompletionRequest:
+    """The request a contestant sends for one filled prompt (as the chat page would send it);
+    `params`: its parameters already checked (a run checks them once, not on every row)."""
+    params = params or ModelParameters.model_validate(c.parameters or {})
     api = "chat" if c.kind == "openai" else (c.api or "completions")
     return build_request([Message(role="user", content=prompt)], model=c.model, parameters=params,
                          system_prompt=(c.system_prompt if system is None else system) or None, api=api).request
@@ -423,6 +425,9 @@ class Runner:
         self._failures = [0] * len(self.config.contestants)
         self._successes = [0] * len(self.config.contestants)
         self._given_up: dict[int, str] = {}
+        self._params = [ModelParameters.model_validate(c.parameters or {}) for c in self.config.contestants]
+        self._price = [price_for(c.model, self.prices) for c in self.config.contestants]
+        self._flush_now = threading.Event()  # a batch is full: the keeper writes it (workers never wait on the database)
         # one limiter per connection: its contestants' requests and any judge's on it share it
         self._limiters: dict[str, _Limiter] = {}
         self._lanes: dict[str, _Lane] = {}
@@ -522,6 +527,7 @@ class Runner:
                 self._working -= 1
                 if self._working == 0:
                     self._all_done.set()
+                    self._flush_now.set()
 
     def _client(self, clients: dict[int, Any], key: int, contestant: Contestant) -> Any:
         """This worker's client for a contestant or a judge; its 429s slow down that connection."""
@@ -552,7 +558,7 @@ class Runner:
         if ci in self._given_up:
             return self._error(item, EGPError(self._given_up[ci]), sent=False), ""
         system, prompt = filled(c, self.dataset, row, self.config.mapping)
-        request = build(c, prompt, system)
+        request = build(c, prompt, system, self._params[ci])
         client = self._client(clients, ci, c)
         cuts = limited = 0
         while True:
@@ -590,7 +596,7 @@ class Runner:
             self._successes[ci] += 1
             self._failures[ci] = 0
         usage = completion.usage
-        price = price_for(c.model, self.prices)
+        price = self._price[ci]
         result = {
             "run_id": self.run_id, "row_index": row, "contestant": ci, "repeat_index": rep, "status": "ok",
             "output": completion.text,
@@ -682,7 +688,7 @@ class Runner:
             self.sent += 1
             full = len(self._buffer) >= self.batch_size
         if full:
-            self._flush()
+            self._flush_now.set()
 
     def _flush(self) -> None:
         with self._lock:
@@ -705,7 +711,11 @@ class Runner:
         """Flush batches, beat, notice a Stop from another replica; at the end, the final save."""
         last_beat = 0.0
         try:
-            while not self._all_done.wait(self.flush_every):
+            while not self._all_done.is_set():
+                self._flush_now.wait(self.flush_every)
+                self._flush_now.clear()
+                if self._all_done.is_set():
+                    break
                 self._flush()
                 if time.monotonic() - last_beat >= self.heartbeat_every:
                     last_beat = time.monotonic()
