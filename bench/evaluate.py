@@ -28,9 +28,11 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -167,12 +169,132 @@ def bench_dataset(store, big: int) -> None:
           f"vs loading all {whole:.3f} s; texts loaded {page_bytes / 1024:.0f} KB vs {all_bytes / 2**20:.1f} MB")
 
 
+def rss_of(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def bench_page(rows: int, big: int, latency: float, concurrency: int) -> None:
+    """The real app (`streamlit run`) in headless Chromium: a `big`-row CSV uploaded until it is
+    previewed and mapped; then a `rows`-row run of 2 contestants, 8 at a time each, watched on the page:
+    its time in the app over the ideal, the app's memory growth, and the page's redraws per second
+    (script runs, the progress fragment's included, counted from the server's messages)."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    from tests.plugins.app import CHROMIUM_FLAGS, RunningApp, wait_idle
+    from tests.test_browser_compare import pick
+
+    fakes = [start_fake(latency) for _ in range(2)]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        secrets = tmp_path / "secrets.toml"
+        secrets.write_text("".join(f'[connections.fake{i}]\nkind = "egp"\nname = "Fake {i}"\nbase_url = "{url}"\n'
+                                   f'api_key = "key-{i}-0123456789"\n\n' for i, (_, url) in enumerate(fakes)))
+        (tmp_path / "big.csv").write_bytes(csv_bytes(big))
+        (tmp_path / "run.csv").write_bytes(csv_bytes(rows))
+        env = {"STREAMLIT_SECRETS_FILES": str(secrets), "EGP_PLAYGROUND_LOCAL": "0", "EGP_ENDPOINT_URL": "",
+               "EGP_API_KEY": "", "EGP_PLAYGROUND_DB_URL": ""}
+        app = RunningApp(env, tmp_path).start()
+        messages: list[tuple[float, str]] = []
+
+        def on_socket(ws) -> None:
+            def frame(payload) -> None:
+                if isinstance(payload, bytes):
+                    try:
+                        kind = ForwardMsg.FromString(payload).WhichOneof("type")
+                    except Exception:
+                        return
+                    messages.append((time.perf_counter(), kind))
+            ws.on("framereceived", frame)
+
+        try:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_FLAGS,
+                                             headless=True)
+                page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+                page.set_default_timeout(60_000)
+                page.on("websocket", on_socket)
+                page.goto(app.url)
+                wait_idle(page)
+                page.get_by_role("link", name="Evaluate").click()
+                page.get_by_text("Start with a dataset").wait_for()
+                t0 = time.perf_counter()
+                page.locator("input[type=file]").set_input_files(str(tmp_path / "big.csv"))
+                page.get_by_text(f"{big:,} rows, 3 columns").wait_for()
+                mapped = page.get_by_test_id("stSelectbox").filter(has_text="{{question}} comes from")
+                mapped.get_by_role("combobox").wait_for()
+                wait_idle(page)
+                uploaded = time.perf_counter() - t0
+                assert mapped.get_by_role("combobox").input_value() == "question"
+                print(f"page: a {big:,}-row CSV uploaded, previewed and mapped in Chromium in {uploaded:.2f} s "
+                      "(target <= 2 s)")
+
+                page.locator("input[type=file]").set_input_files(str(tmp_path / "run.csv"))
+                page.get_by_text(f"{rows:,} rows, 3 columns").wait_for()
+                wait_idle(page)
+                second = page.get_by_test_id("stSelectbox").filter(has_text="Connection").nth(1)
+                pick(page, second.locator(".."), "Connection", "Fake 1")
+                wait_idle(page)
+                for box in page.get_by_role("spinbutton", name="Requests at a time").all():
+                    box.fill(str(concurrency))
+                    box.press("Enter")
+                    wait_idle(page)
+                confirm = page.get_by_test_id("stCheckbox").filter(has_text="Yes, send")
+                if confirm.count():  # a big run asks first
+                    confirm.click()
+                    wait_idle(page)
+                before = rss_of(app.proc.pid)
+                samples = [before]
+                watching = threading.Event()
+
+                def sample() -> None:
+                    while not watching.wait(0.2):
+                        samples.append(rss_of(app.proc.pid))
+
+                sampler = threading.Thread(target=sample, daemon=True)
+                sampler.start()
+                messages.clear()
+                started = time.perf_counter()
+                page.get_by_role("button", name="Run the evaluation").click()
+                page.get_by_text(re.compile(r"pass the same number|passes \d")).first.wait_for(timeout=300_000)
+                watched = time.perf_counter() - started  # the verdict: the run is over
+                watching.set()
+                sampler.join()
+                peak = max(samples)
+                wait_idle(page)
+                browser.close()
+            records = Records(open_store(f"sqlite:///{tmp_path / 'history.db'}"))
+            run = records.list_runs("local")[0]
+            in_app = (run.updated_at - run.started_at).total_seconds()
+            done = records.progress(run.id)
+            runs = [t for t, kind in messages if kind == "script_finished"]
+            at_once = [c.get("concurrency") for c in run.config["contestants"]]
+            assert at_once == [concurrency] * 2, at_once
+            ideal = rows * latency / concurrency
+            print(f"page: {rows:,} rows x 2 contestants run by the app: {done['done']:,} results ({done['errors']} "
+                  f"errors) in {in_app:.2f} s; ideal {ideal:.2f} s; ratio {in_app / ideal:.3f} (target <= 1.2)")
+            print(f"  app memory growth: {peak - before:.1f} MB (target <= 150 MB)")
+            print(f"  page redraws: {len(runs)} script runs in {watched:.1f} s from Run to the verdict, "
+                  f"{len(runs) / watched:.2f} per second (target <= 4)")
+        finally:
+            app.stop()
+            for proc, _ in fakes:
+                proc.terminate()
+                proc.wait(10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--big", type=int, default=10_000)
+    parser.add_argument("--no-page", action="store_true", help="skip the part in the real app and Chromium")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(f"sqlite:///{tmp}/bench.db")
@@ -181,6 +303,8 @@ def main() -> None:
             bench_dataset(store, args.big)
         finally:
             store.close()
+    if not args.no_page:
+        bench_page(args.rows, args.big, args.latency, args.concurrency)
 
 
 if __name__ == "__main__":
