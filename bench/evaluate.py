@@ -12,15 +12,21 @@
    same over a baseline measured in the same run on the same servers (a plain
    pool of `--concurrency` threads per server, one `requests` POST each,
    nothing parsed or saved: what this busy machine allows at best); and
-   this process's memory growth (RSS), target <= 150 MB. The page redraws the
-   progress once a second (a fragment with run_every=1.0), within the
-   "at most 4 redraws per second" target by construction.
+   this process's memory growth (RSS), target <= 150 MB.
 2. The dataset: a `--big`-row CSV read (egp_core.evaluate.datasets.read_file),
    previewed (first 10 rows) and mapped to the template's variables, against
    the baseline of pandas reading the same bytes alone; target <= 2 s. Then
    one page of the results table of a finished `--big` x 2 run (the light
    results, the filter, the page's 25 rows with their texts) against loading
    every result with its text: the page never loads everything at once.
+3. The page (skip with --no-page): the real app (`streamlit run`, one connection per fake server
+   in its secrets) in Debian's headless Chromium. The `--big`-row CSV uploaded until it is
+   previewed and its column mapped (target <= 2 s); then the `--rows`-row file uploaded, contestant
+   B on the second server, `--concurrency` at a time each, Run pressed: the run's time inside the
+   app (with Streamlit serving the page in the same process) over the ideal, the app's memory
+   growth (RSS sampled every 0.2 s), and the page's redraws per second (every script run, the
+   progress fragment's included, counted from the server's `script_finished` messages on the
+   websocket), target <= 4.
 """
 
 from __future__ import annotations
