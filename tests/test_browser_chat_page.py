@@ -182,3 +182,41 @@ def test_continue_and_view_code_after_a_reload(browser, chat, shots):
     code.wait_for()
     assert '"prompt": "Tell me a story"' in code.inner_text() and chat.fake.base_url in code.inner_text()
     page.screenshot(path=str(shots / "view-code-desktop.png"))
+
+
+# The Markdown of the answer's text: every element in the assistant's message but the receipt's.
+ANSWER_BLOCKS = ASSISTANT + " [data-testid='stMarkdownContainer']:has-text('Paragraph')"
+
+
+def test_a_long_answer_keeps_the_elements_it_streamed_into_when_it_ends_and_on_a_rerun(browser, chat):
+    """The live view and the saved answer draw the same Markdown blocks (ui.text.blocks): when a long
+    answer ends, and when a later run of the page draws it from the store, the browser keeps the very
+    elements it rendered while the answer streamed. Nothing of a long answer is rendered anew when it
+    ends (which froze the page), and the answer is not one big Markdown element."""
+    from ui.text import blocks
+
+    text = "\n\n".join(f"Paragraph {i}: " + " ".join(f"w{i}x{j}" for j in range(50)) for i in range(30))
+    assert len(blocks(text)) >= 4
+    chat.fake.reply(text=text, pace=400)  # about 1,500 tokens: 4 seconds
+    page = open_page(browser, chat, "desktop")
+    ask(page, "Write thirty paragraphs")
+    until(lambda: page.locator(ANSWER_BLOCKS).count() >= 3, what="two finished blocks and the end")
+    # Mark the elements drawn while streaming (a property no React update touches) and their first paragraph.
+    marked = page.locator(ANSWER_BLOCKS).evaluate_all("""(els) => {
+        window.__streamed = els.flatMap((el) => [el, el.querySelector('p')]);
+        return els.length; }""")
+    page.locator(ASSISTANT).last.get_by_text(RECEIPT).wait_for()
+    wait_idle(page)
+    still = "() => window.__streamed.every((el) => el.isConnected)"
+
+    def count() -> int:
+        return page.locator(ANSWER_BLOCKS).count()
+
+    assert count() == len(blocks(text)) and marked >= 3
+    assert page.evaluate(still), "the end of the answer replaced elements the live view drew"
+    page.get_by_text("View code").click()  # a rerun: the answer is drawn from the store this time
+    page.locator("[data-testid='stCode']").first.wait_for()
+    wait_idle(page)
+    assert count() == len(blocks(text))
+    assert page.evaluate(still), "a rerun drew the saved answer in other elements than the live view's"
+    assert "".join(page.locator(ANSWER_BLOCKS).all_inner_texts()).count("Paragraph") == 30

@@ -1,15 +1,18 @@
 """Watching an answer that streams in a background Generation, throttled.
 
-The page redraws the growing text a few times per second, never once per
-token. Finished blocks of paragraphs are drawn once, each in its own element
-(cut by ui.text.blocks, the same way a saved answer is drawn), and only the
-unfinished end of the answer is redrawn: a redraw costs the same
-(bytes over the websocket, Markdown for the browser to render) for a long
-answer as for a short one. The moment the answer ends, its last part is drawn
-without the cursor (we wait on the generation's done event, not a timer); the
-chat page then draws the saved answer through the same blocks (`show`) and
-carries on with its receipt, without a rerun, so the browser re-renders
-nothing it already shows.
+The page redraws the growing end of the answer a few times per second, never
+once per token. Finished blocks of paragraphs (cut by ui.text.blocks, the same
+way a saved answer is drawn) are drawn once each, in their own element, as
+soon as they are finished (the chat page's watcher looks 20 times a second;
+the compare page's, for several panes, 4 times): the browser
+renders the answer a block at a time as it arrives, never a pile of blocks at
+once, so the last draw when the answer ends is only its short end. A redraw
+costs the same (bytes over the websocket, Markdown for the browser to render)
+for a long answer as for a short one. The moment the answer ends, its last
+part is drawn without the cursor (we wait on the generation's done event, not
+a timer); the chat page then carries on with its receipt, without a rerun, and
+a later run draws the saved answer through the same blocks (`show`), so the
+browser re-renders nothing it already shows.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from ui.text import finished_blocks, keep_line_breaks
 
 CURSOR = " ▌"
 
+
+POLL = 0.05
+"""Seconds between looks at a streaming answer for newly finished blocks (cheap: no redraw unless one is)."""
 
 FLUSH_PAUSE = 0.05
 """After the last redraw, a pause that lets Streamlit's event loop send it before the script goes
@@ -47,16 +53,26 @@ class LiveText:
         self._end = body.empty()
         self._done = 0  # characters drawn as finished blocks
         self._shown: str | None = None
+        self._due = 0.0  # when the end may be redrawn again (time.monotonic)
 
     def draw(self, text: str, final: bool = False) -> None:
+        """Draw the blocks finished since the last call, at once; redraw the end (with the cursor unless
+        `final`) when a block was drawn (it no longer shows that block's text), when `final`, or when
+        the redraw interval has passed since it was last redrawn."""
+        cut_any = False
         while cut := finished_blocks(text[self._done:]):
             self._blocks.markdown(keep_line_breaks(text[self._done:self._done + cut]))
             self._done += cut
+            cut_any = True
+        now = time.monotonic()
+        if not (final or cut_any or now >= self._due):
+            return
         rest = text[self._done:]
         shown = rest if final else rest + CURSOR
         if shown != self._shown:
             self._end.markdown(keep_line_breaks(shown))
             self._shown = shown
+            self._due = now + redraw_interval(len(shown))
 
     @property
     def redrawn_length(self) -> int:
@@ -76,7 +92,7 @@ def watch(generation: Generation, text_area, notice_area) -> None:
     live.draw(generation.text)
     notice = None
     while True:
-        if generation.wait(redraw_interval(live.redrawn_length)):
+        if generation.wait(POLL):
             live.draw(generation.text, final=True)
             time.sleep(FLUSH_PAUSE)
             return
@@ -97,7 +113,7 @@ def watch_many(
 ) -> None:
     """Redraw several answers streaming at once (compare page) until all have ended.
 
-    One loop for all panes, throttled like `watch` (each pane a `LiveText`). It
+    One loop for all panes, redrawn 4 times a second (each pane a `LiveText`). It
     wakes as soon as any pane ends, draws that answer whole without the cursor
     and calls `on_finish(index)` once for it, so a failed or short answer shows
     its end while the others carry on. A pane with no text yet keeps what the
