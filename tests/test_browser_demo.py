@@ -131,9 +131,9 @@ def runs_in(page, ms: int) -> int:
     return page.evaluate("() => window.__runs")
 
 
-def test_a_waiting_phone_asks_seldom_and_still_follows_the_demo(compare_app, browser):
-    """No round open, or this phone's vote in: it looks again every 10 s, not every 3 s (a room of
-    idle phones costs the app little), and still shows the round the presenter opens."""
+def test_a_phone_asks_every_10_s_and_still_follows_the_demo(compare_app, browser):
+    """Waiting for a round, or with its vote in, a phone looks again every 10 s, not every 3 s (a room
+    of phones costs the app little), and still shows the round the presenter opens."""
     store = open_store(f"sqlite:///{compare_app.data_dir / 'history.db'}")
     day = DemoDay(store)
     demo = day.start_demo("presenter", "A quiet demo")
