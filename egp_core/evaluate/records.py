@@ -9,7 +9,6 @@ or its owner has stopped beating.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +19,7 @@ import sqlalchemy as sa
 
 from egp_core.store import Store
 from egp_core.store import schema as s
+from egp_core.store.share_tokens import ensure_share_token
 from egp_core.store.store import clean_dict, clean_text, new_id
 
 from .datasets import Dataset
@@ -197,16 +197,10 @@ class Records:
 
     def share(self, run_id: str, owner: str) -> str:
         """An unguessable token for a read-only link to the run (the same one each time)."""
-        r = s.eval_runs.c
         with self._writer.begin() as conn:
-            token = conn.execute(sa.select(r.share_token).where(r.id == run_id, r.owner == owner)).scalar()
-            if token:
-                return token
-            token = secrets.token_urlsafe(24)
-            result = conn.execute(sa.update(s.eval_runs).where(r.id == run_id, r.owner == owner)
-                                  .values(share_token=token))
-            if result.rowcount != 1:
-                raise LookupError("no such run")
+            token = ensure_share_token(conn, s.eval_runs, run_id, owner)
+        if token is None:
+            raise LookupError("no such run")
         return token
 
     def run_for_share(self, token: str) -> Run | None:

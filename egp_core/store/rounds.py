@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import schema as s
+from .share_tokens import ensure_share_token
 from .store import Store, clean_dict, new_id
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read off a projector
@@ -111,16 +112,10 @@ class Rounds:
 
     def create_share(self, demo_id: str, owner: str) -> str:
         """An unguessable token for the demo's read-only link (the same one until it is revoked)."""
-        d = s.demos.c
         with self.store._write() as conn:
-            token = conn.execute(sa.select(d.share_token).where(d.id == demo_id, d.owner == owner)).scalar()
-            if token:
-                return token
-            token = secrets.token_urlsafe(24)
-            result = conn.execute(sa.update(s.demos).where(d.id == demo_id, d.owner == owner)
-                                  .values(share_token=token))
-            if result.rowcount != 1:
-                raise LookupError("no such demo")
+            token = ensure_share_token(conn, s.demos, demo_id, owner)
+        if token is None:
+            raise LookupError("no such demo")
         return token
 
     def delete_share(self, demo_id: str, owner: str) -> bool:
