@@ -185,6 +185,12 @@ class DemoDay:
             return _already(self.rounds.has_voted(current.id, voter_id) or choice, current.id)
         return VoteResult(True, f"Thank you! Your vote for {choice_word(choice)} is counted.", choice, current.id)
 
+    def voting_open(self, conversation_id: str | None) -> bool:
+        """True while the room votes on this comparison: what they vote on must not change (no
+        follow-up, no regenerated pane) until the presenter closes the round."""
+        rnd = self.rounds.round_for_conversation(conversation_id) if conversation_id else None
+        return rnd is not None and rnd.status == "open"
+
     def my_vote(self, round_id: str, voter: str | None) -> str | None:
         return self.rounds.has_voted(round_id, hashed(voter, "voter")) if voter else None
 

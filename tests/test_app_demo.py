@@ -9,7 +9,17 @@ from egp_core.store import open_store
 from egp_core.voting import DemoDay
 from tests import test_app_compare
 from tests.plugins.apptest import APP
-from tests.test_app_compare import COMPARE, blind_comparison, click, compare_page, headers, letters_of, texts
+from tests.test_app_compare import (
+    COMPARE,
+    blind_comparison,
+    click,
+    compare_page,
+    headers,
+    letters_of,
+    saved,
+    texts,
+)
+from ui.services import LOCAL_OWNER
 
 env = test_app_compare.env  # the compare page's fixtures
 fakes = test_app_compare.fakes
@@ -48,6 +58,49 @@ def test_the_room_votes_then_the_presenter_closes_and_reveals(env, fakes):
     assert " ± " in rows["beta"]["Rating"]
     exported = day.export_demo(demo.id)
     assert exported["rounds"][0]["tally"][letter["beta"]] == 7
+
+
+def test_no_follow_up_or_regenerate_while_the_room_votes(env, fakes):
+    """What the room votes on must not change mid-vote: the prompt box (and the saved-prompt Send) and
+    every Regenerate are off, with the reason, until the round is closed; in the presenter view too.
+    A send or a Regenerate from a page drawn before the round opened (another tab of the presenter
+    opened it) changes nothing either."""
+    at, _said = blind_comparison(env, fakes)
+    conv = at.session_state["compare_run"]
+
+    def turns() -> tuple[int, int]:
+        msgs = saved().messages(conv)
+        return sum(m.role == "user" for m in msgs), sum(m.role == "assistant" for m in msgs)
+
+    assert turns() == (1, 3) and not at.chat_input(key="compare-input").proto.disabled
+    day = DemoDay(saved())
+    specs = saved().get_conversation(conv).settings["panes"]
+    day.open_round(day.start_demo(LOCAL_OWNER, "Another tab's demo"), conv, specs)
+    at.chat_input(key="compare-input").set_value("And at night?")  # this page still shows them enabled
+    next(b for b in at.button if b.label == "Regenerate").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert turns() == (1, 3)
+    assert any(b.label == "Close voting" for b in at.button)
+
+    for presenting in (False, True):
+        if presenting:
+            at.toggle(key="presenter_view").set_value(True).run()
+            assert any(b.label == "Leave presenter view" for b in at.button)
+        box = at.chat_input(key="compare-input")
+        assert box.proto.disabled and box.placeholder == "Voting is open: close the round to ask a follow-up"
+        regen = [b for b in at.button if b.label == "Regenerate"]
+        assert len(regen) == 3 and all(b.disabled and "Voting is open" in b.help for b in regen)
+        assert headers(at) == ["Model A", "Model B", "Model C"]
+
+    click(at, "Close voting")
+    box = at.chat_input(key="compare-input")
+    assert not box.proto.disabled and "Voting is open" not in box.placeholder
+    assert any(b.label == "Leave presenter view" for b in at.button)  # still presenting
+    assert not any(b.disabled for b in at.button if b.label == "Regenerate")
+    box.set_value("And at night?").run()
+    assert not at.exception, at.exception
+    assert turns() == (2, 6) and headers(at) == ["Model A", "Model B", "Model C"] * 2  # still blind
 
 
 def shared_demo(token: str) -> AppTest:

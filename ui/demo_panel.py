@@ -133,6 +133,14 @@ def blind_round(conv_id: str) -> RoundRow | None:
     return day().rounds.round_for_conversation(conv_id)
 
 
+VOTING_OPEN = "Voting is open: close the round to ask a follow-up"
+"""Why the prompt box and Regenerate are off while the room votes (what they vote on must not change)."""
+
+
+def voting_open(conv_id: str | None) -> bool:
+    return day().voting_open(conv_id)
+
+
 def room_panel(conv_id: str, specs: list[dict], n_answers: int) -> None:
     """Under a blind comparison whose answers are in: let the room vote, or decide alone."""
     rnd = blind_round(conv_id)

@@ -165,6 +165,9 @@ def follow_up(conv_id: str, prompt: str, saved_prompt: dict | None = None) -> No
         st.error("A pane's connection is no longer available: start a new comparison with Next round.",
                  icon=":material/warning:")
         return
+    if demo_panel.voting_open(conv_id):  # (a prompt typed just before the round opened)
+        st.warning(demo_panel.VOTING_OPEN + ". Your follow-up was not sent.", icon=":material/lock:")
+        return
     conversation.stop_running(conv_id)
     store.add_message(conv_id, "user", prompt, parameters={"prompt": saved_prompt} if saved_prompt else None)
     thread = compare_turns(store.messages(conv_id))
@@ -179,7 +182,7 @@ def regenerate_pane(conv_id: str, pane: int) -> None:
     store = services.store()
     conv = store.get_conversation(conv_id, owner=services.owner())
     thread = compare_turns(store.messages(conv_id))
-    if conv is None or not thread:
+    if conv is None or not thread or demo_panel.voting_open(conv_id):  # the room votes on these answers
         return
     settings = conv.settings or {}
     specs, system = settings.get("panes") or [], settings.get("system_prompt") or ""
@@ -265,6 +268,7 @@ def show_run(conv_id: str) -> None:
     settings = conv.settings or {}
     blind = bool(settings.get("blind"))
     rnd = demo_panel.blind_round(conv_id) if blind else None
+    voting = rnd is not None and rnd.status == "open"  # what the room votes on stays as it is
     voted = settings.get("voted")  # a one-click vote of an older version
     if rnd is not None and rnd.status == "revealed":
         voted = (rnd.outcome or {}).get("winner", -1)
@@ -310,8 +314,9 @@ def show_run(conv_id: str) -> None:
                     st.caption("Answering… (in another window, or interrupted)")
                 elif last and not live_ids:
                     st.button("Regenerate", icon=":material/refresh:", key=f"regen-{conv_id}-{m.pane}",
-                              on_click=regenerate_pane, args=(conv_id, m.pane),
-                              help="Answer this question again in this pane only.")
+                              on_click=regenerate_pane, args=(conv_id, m.pane), disabled=voting,
+                              help=demo_panel.VOTING_OPEN + "." if voting
+                              else "Answer this question again in this pane only.")
 
     if live_panes:
         def finished(i: int) -> None:
@@ -396,9 +401,11 @@ def main() -> None:
         st.warning("Two panes are the same model with the same settings, so a blind vote between them tells "
                    "nothing. Change a pane's model or settings first.", icon=":material/content_copy:")
     on_screen = st.session_state.get(state.COMPARE_RUN)
-    prompt = st.chat_input("A follow-up for every pane (Next round starts anew)" if on_screen
-                           else "One prompt for every pane", key="compare-input")
-    prompt_picker.form("compare")
+    voting = demo_panel.voting_open(on_screen)  # the room votes on the answers on screen: no follow-up
+    placeholder = (demo_panel.VOTING_OPEN if voting else "A follow-up for every pane (Next round starts anew)"
+                   if on_screen else "One prompt for every pane")
+    prompt = st.chat_input(placeholder, key="compare-input", disabled=voting)
+    prompt_picker.form("compare", disabled=voting)
     picked = prompt_picker.take("compare")
     prompt = picked.text if picked else prompt
     if prompt and on_screen:  # a comparison on screen: the prompt is a follow-up to every pane
