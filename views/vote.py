@@ -2,7 +2,8 @@
 
 Each browser votes once per round. The page follows the demo by itself: it looks
 again every 10 s, so it shows the next round within 10 s of the presenter
-opening it. (Measured with bench/votes.py: at every 3 s, 30 phones with a round
+opening it. After a reveal it shows the names and the demo's leaderboard so far
+(after the last round: the final one). (Measured with bench/votes.py: at every 3 s, 30 phones with a round
 open saturate one app process; at every 10 s, 50 phones vote at once, counted
 exactly, and a presenter's click takes 1.8x its time alone.)
 """
@@ -14,6 +15,7 @@ import streamlit as st
 from egp_core.voting import BAD, LETTERS, TIE, DemoDay, choice_word, short_names, verdict_sentence
 from ui import services
 from ui.browser_id import browser_id
+from ui.demo_panel import standings_table
 
 NOTICE = "vote-notice"  # (round id, counted, message) of this session's last vote attempt
 POLL_SECONDS = 10.0
@@ -62,6 +64,10 @@ def round_view(code: str, demo_id: str, voter: str | None) -> None:
     st.success(verdict_sentence(rnd.outcome, names), icon=":material/how_to_vote:")
     for letter, name in zip(LETTERS, names, strict=False):
         st.write(f"**{letter}**: {name}")
+    standings = day.demo_leaderboard(demo_id)  # the demo's so far: after its last round, the result
+    if standings:
+        st.subheader("Leaderboard", anchor=False)
+        standings_table(standings)
     st.caption("Waiting for the next round…")
 
 
