@@ -84,11 +84,15 @@ def start_fake(tokens: int, pace: float, name: str) -> tuple[subprocess.Popen, s
     return proc, found.group(1)
 
 
+CPU = {"seconds": 0.0, "wall": 0.0, "tokens": 0}  # this process's CPU while panes stream, summed over runs
+
+
 def run_panes(store: Store, connections: list[Connection], tokens: int, local: bool = False, tag: str = "") -> float:
     """Start one Generation per connection together (as the page does), watch them with the page's
     loop until all have ended; returns the wall time in seconds (`local`: divided by the tokens of
     the longest answer, since the model may end one early). `tag` starts each local prompt, so
-    that no run reuses the KV cache of an earlier run's identical prompt."""
+    that no run reuses the KV cache of an earlier run's identical prompt. Adds this process's CPU
+    time, the wall time and the tokens to `CPU`."""
     conv = store.create_conversation("bench", "bench", kind="compare")
     store.add_message(conv, "user", "Count")
     gens = []
@@ -104,11 +108,14 @@ def run_panes(store: Store, connections: list[Connection], tokens: int, local: b
         gen.client = conn.make_client(on_retry=gen.note_retry)
         gen.on_finish = lambda g: g.client.close()
         gens.append(gen)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for gen in gens:
         gen.start()
     live.watch_many([(g, st.empty(), st.empty()) for g in gens])
     elapsed = time.perf_counter() - t0
+    CPU["seconds"] += time.process_time() - cpu0
+    CPU["wall"] += elapsed
+    CPU["tokens"] += sum(g.completion.usage.completion for g in gens if g.completion and g.completion.usage)
     for gen in gens:
         if gen.status != "complete" or (not local and len(gen.text.split()) != tokens):
             raise RuntimeError(f"a pane did not finish properly: {gen.status}, {gen.error}")
@@ -178,6 +185,7 @@ def main() -> None:
                            for n, url in zip(names, urls, strict=True)]
             run_panes(store, connections[:1], tokens, args.local)  # warm up: imports, first connection
             ratios, page_ratios = [], []
+            CPU.update(seconds=0.0, wall=0.0, tokens=0)
             if args.local:
                 print(f"{PANES} panes on the built-in model, {tokens} tokens each (one after another would be "
                       f"about {PANES}x); load average {os.getloadavg()[0]:.1f}")
@@ -204,6 +212,9 @@ def main() -> None:
             proc.wait(5)
     print(f"comparison / slowest single stream: median {statistics.median(ratios):.3f} "
           f"(worst {max(ratios):.3f}); target <= {1.6 if args.local else 1.15}")
+    if args.local and CPU["wall"]:
+        print(f"this process (the app's side: Generations, saves, watch loop) used {CPU['seconds'] / CPU['wall']:.0%} "
+              f"of a core while panes streamed, {CPU['seconds'] * 1000 / max(CPU['tokens'], 1):.2f} ms of CPU per token")
     if page_ratios:
         print(f"through the compare page: median {statistics.median(page_ratios):.3f} (worst {max(page_ratios):.3f})")
 
