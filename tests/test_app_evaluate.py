@@ -258,3 +258,14 @@ def test_a_big_run_asks_for_confirmation_first(app_env, tmp_path):
     at.checkbox(key="eval-confirm").check().run()
     assert "Yes, send 600 requests" in at.checkbox(key="eval-confirm").label
     assert not at.button(key="eval-run").disabled
+
+
+def test_streamlit_does_not_collect_all_garbage_after_every_script_run():
+    """Streamlit's default full garbage collection after each script run holds the GIL ~0.13 s with the
+    app's objects, so each redraw of a run's progress stalled the run's threads (bench/evaluate.py:
+    1.22-1.29x the ideal time with it, 1.05-1.09x without). The app's config turns it off."""
+    import tomllib
+    from pathlib import Path
+
+    config = tomllib.loads((Path(APP).parent / ".streamlit" / "config.toml").read_text())
+    assert config["runner"]["postScriptGC"] is False
