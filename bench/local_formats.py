@@ -9,9 +9,9 @@ On x86, llama.cpp multiplies a Q4_1 matrix by a batch one `vec_dot` per
 (weight row, sequence): the work grows with the sequences in the step. Its
 batch kernels cover other types only: llamafile's sgemm (F16, BF16, Q8_0,
 Q4_0, Q5_0, IQ4_NL; used when a step has 2 or more rows) and the CPU
-"repack" layouts (Q4_0, IQ4_NL, MXFP4 and the K-quants on AVX2; Q4_K needs
-rows of a multiple of 256 values, this model's are 576 wide). This script
-converts copies of the bundled file (llama_model_quantize with
+"repack" layouts (Q4_0, IQ4_NL, MXFP4 and Q4_K on AVX2, Q2_K on AVX-512; the
+K-quants need rows of a multiple of 256 values, this model's are 576 wide).
+This script converts copies of the bundled file (llama_model_quantize with
 allow_requantize, in a temporary folder, timed), each of `--formats`:
 
 * `emb-f16`, `emb-bf16`: only the embedding/output matrix converted (the Q4_1
