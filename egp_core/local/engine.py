@@ -291,21 +291,6 @@ class Engine:
         finally:
             llama_cpp.llama_model_free(model)
 
-    def _setup_template(self, llm) -> None:
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-        template = llm.metadata.get("tokenizer.chat_template")
-        if not template:
-            return
-        vocab_text = [
-            llm.detokenize([t], special=True).decode("utf-8", "replace") if t >= 0 else ""
-            for t in (llm.token_eos(), llm.token_bos())
-        ]
-        self._template_bos = vocab_text[1]
-        self._formatter = Jinja2ChatFormatter(
-            template=template, eos_token=vocab_text[0], bos_token=vocab_text[1]
-        )
-
     def _setup_template(self, model) -> None:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
