@@ -291,3 +291,45 @@ def test_a_phone_asks_every_10_s_and_still_follows_the_demo(compare_app, browser
     phone.get_by_text("B: beta").wait_for()  # the result still comes
     context.close()
     store.close()
+
+
+# Installed in the presenter's page: records every DOM change inside the live tally and in the whole
+# main area (with the test id of the changed element's first child), and counts the script runs (full or
+# fragment) that end from now on.
+WATCH_TALLY = """() => {
+  window.__tally = []; window.__main = []; window.__ended = 0;
+  const record = (into) => (ms) => { for (const m of ms) into.push([m.type, m.attributeName,
+      m.target.firstElementChild ? m.target.firstElementChild.getAttribute('data-testid') : null]); };
+  const all = {childList: true, subtree: true, attributes: true, characterData: true};
+  new MutationObserver(record(window.__tally)).observe(document.querySelector('.st-key-live-tally'), all);
+  new MutationObserver(record(window.__main))
+    .observe(document.querySelector('[data-testid="stMainBlockContainer"]'), all);
+  const app = document.querySelector('[data-test-script-state]');
+  new MutationObserver(() => { if (app.getAttribute('data-test-script-state') === 'notRunning') window.__ended++; })
+    .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+}"""
+
+
+def test_the_presenters_tally_changes_only_when_a_vote_arrives(compare_app, page, servers):
+    """While voting is open and nobody votes, the page still looks every second, but the tally is not
+    redrawn: not a single DOM change in it (a fragment that redrew it marked its six elements stale
+    and fresh again every second: 24 changes). A vote still shows."""
+    open_three_panes(page, compare_app, blind=True)
+    blind_round_answered(page, "What colour is the sky?")
+    url = open_voting(page)
+    tally = page.locator(".st-key-live-tally")
+    tally.get_by_text("0 votes").wait_for()
+    page.evaluate(WATCH_TALLY)
+    until(lambda: page.evaluate("() => window.__ended") >= 5, what="five looks at the votes")
+    assert page.evaluate("() => window.__tally") == []
+    # Elsewhere in the main area, only what any script run does to the (invisible) empty placeholders in
+    # the collapsed pane settings: Streamlit flips their stale marks. Nothing visible changes.
+    assert {tuple(m) for m in page.evaluate("() => window.__main")} <= {
+        ("attributes", "class", "stEmpty"), ("attributes", "data-stale", "stEmpty")}
+
+    store = open_store(f"sqlite:///{compare_app.data_dir / 'history.db'}")
+    assert DemoDay(store).vote(url.rsplit("=", 1)[1], "a-phone", "B", "10.0.0.7").counted
+    store.close()
+    tally.get_by_text("1 vote", exact=True).wait_for()  # the next look redraws it
+    tally.get_by_text("B: 1").wait_for()
+    assert page.evaluate("() => window.__tally")

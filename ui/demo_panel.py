@@ -167,7 +167,10 @@ def room_panel(conv_id: str, specs: list[dict], n_answers: int) -> None:
             if "://localhost" in link or "://127.0.0.1" in link:
                 st.caption("Phones can't reach “localhost”: start the app with `--server.address 0.0.0.0` "
                            "and open it through this machine's network address.")
-            live_tally(rnd.id, n_answers)
+            tally = day().rounds.tally(rnd.id)
+            with st.container(key="live-tally"):
+                tally_chart(tally, n_answers)
+            watch_votes(rnd.id, tally)
             st.button("Close voting", key=f"close-{rnd.id}", type="primary", icon=":material/lock:",
                       on_click=close_voting, args=(rnd.id,), shortcut="X")
         return
@@ -179,11 +182,16 @@ def room_panel(conv_id: str, specs: list[dict], n_answers: int) -> None:
 
 
 @st.fragment(run_every=1.0)
-def live_tally(round_id: str, n_answers: int) -> None:
+def watch_votes(round_id: str, shown: dict[str, int]) -> None:
+    """Looks every second whether the votes (or the round) changed, and only then redraws the page.
+
+    It draws nothing itself: a fragment run marks every element it draws stale and fresh again
+    (the browser changes their attributes), even when the content is the same, so a tally drawn
+    by this fragment would change the page every second while nobody votes.
+    """
     rnd = day().rounds.get_round(round_id)
-    if rnd is None or rnd.status != "open":
+    if rnd is None or rnd.status != "open" or day().rounds.tally(round_id) != shown:
         st.rerun(scope="app")
-    tally_chart(day().rounds.tally(round_id), n_answers)
 
 
 def tally_chart(tally: dict, n_answers: int) -> None:
