@@ -4,6 +4,7 @@ for bad input. (AppTest has no file upload: the browser test uploads a real file
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -208,10 +209,18 @@ def test_blind_review_hides_the_names_and_shuffles_each_row(app_env, tmp_path):
     did = recs.save_dataset("local", data)
     cs = [Contestant(connection_id="env-egp", model=m, template="{{question}}", label=label)
           for m, label in (("model-one", "A"), ("model-two", "B"))]
-    config = RunConfig(dataset_id=did, mapping={"question": "question"}, contestants=cs)
+    config = RunConfig(dataset_id=did, mapping={"question": "question"}, contestants=cs, graders=[{"kind": "json"}])
     run_id = recs.create_run("local", "blind run", did, config.to_dict() | {"blind": True}, config.total(ROWS))
+    # a server's error and a judge's note may name the model; a given-up contestant's rows name it too
+    failed = {(0, 1): "The model Model-Two does not exist on this account.",
+              (1, 0): "Not sent: A: model-one failed on its first 5 requests (model-one is overloaded.)"}
     recs.add_results([{"run_id": run_id, "row_index": r, "contestant": c, "repeat_index": 0, "status": "ok",
-                       "output": f"answer of {'AB'[c]} to {r}"} for r in range(ROWS) for c in range(2)])
+                       "output": f"answer of {'AB'[c]} to {r}",
+                       "grades": [{"passed": None, "note": f"The judge could not be asked: {cs[c].model} is busy."}]}
+                      for r in range(ROWS) for c in range(2) if (r, c) not in failed])
+    recs.add_results([{"run_id": run_id, "row_index": r, "contestant": c, "repeat_index": 0, "status": "error",
+                       "output": "", "error": json.dumps({"kind": "NotFoundError", "message": text})}
+                      for (r, c), text in failed.items()])
     assert recs.claim(run_id, "elsewhere") and recs.finish(run_id, "elsewhere", "complete")
 
     at = AppTest.from_file(APP, default_timeout=90)
@@ -227,8 +236,13 @@ def test_blind_review_hides_the_names_and_shuffles_each_row(app_env, tmp_path):
         labels = [m.value for m in at.markdown if m.value.startswith("**") and m.value != "**Results**"]
         assert labels == ["**Answer 1**", "**Answer 2**"]
         orders.append(tuple(t.value for t in at.text))
-        shown = everything(at)
+        shown = everything(at).lower()
         assert "model-one" not in shown and "model-two" not in shown  # no name anywhere, summary included
+        assert "does not exist on this account" in shown  # the errors show, without the names
+    table = at.dataframe[1].value.to_csv()
+    assert "The model (hidden) does not exist" in table
+    assert "Not sent: Contestant " in table and "failed on its first 5 requests ((hidden) is overloaded.)" in table
+    assert any(c.value.endswith("The judge could not be asked: (hidden) is busy.") for c in at.caption)
     assert {o[0].split()[2] for o in orders} == {"A", "B"}  # each row in its own order
     summary = at.dataframe[0].value
     assert sorted(summary["Contestant"]) == ["Contestant A", "Contestant B"]
@@ -239,6 +253,7 @@ def test_blind_review_hides_the_names_and_shuffles_each_row(app_env, tmp_path):
     assert list(at.dataframe[0].value["Contestant"]) == ["A: model-one", "B: model-two"]
     labels = [m.value for m in at.markdown if m.value.startswith("**") and m.value != "**Results**"]
     assert labels == ["**A: model-one**", "**B: model-two**"]  # revealed: names, in their own order
+    assert "The model Model-Two does not exist" in str(at.dataframe[1].value.to_csv())
 
 
 def everything(at: AppTest) -> str:

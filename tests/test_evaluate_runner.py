@@ -319,6 +319,29 @@ def test_estimate_counts_requests_tokens_cost_and_time():
     assert with_judge.seconds == pytest.approx(2 * (2.0 + 2.0) / 4)
 
 
+def test_estimate_counts_the_judges_time_on_the_judges_connection():
+    data = read_pasted("question\n" + "".join(f"q{i}\n" for i in range(100)))
+    a = Contestant(connection_id="w", model="m-a", template="{{question}}", concurrency=4)
+    b = Contestant(connection_id="v", model="m-b", template="{{question}}", concurrency=8)
+    speeds = {"m-a": {"latency": 2.0}, "m-b": {"latency": 2.0}, "j": {"latency": 1.0}}
+
+    def seconds(judge: dict) -> float:
+        config = RunConfig(dataset_id="d", mapping={"question": "question"}, contestants=[a, b],
+                           graders=[{"kind": "judge", "model": "j", **judge}])
+        return estimate(config, data, history=speeds).seconds
+
+    # on a connection of its own (4 at a time): 200 answers judged in 50 s; A's workers wait for its
+    # judge too: 100 x (2 + 1) s over 4 = 75 s, the longest
+    assert seconds({"connection_id": "judges"}) == pytest.approx(75)
+    # the built-in model judging, one at a time: 200 x 1 s
+    assert seconds({"connection_id": "local", "connection_kind": "local"}) == pytest.approx(200)
+    # on B's connection, sharing its 8 places: its own 100 x 2 s and 200 judgings x 1 s over 8 = 50 s;
+    # A's workers: 100 x 3 s over 4 = 75 s
+    assert seconds({"connection_id": "v"}) == pytest.approx(75)
+    # on A's connection, sharing its 4 places: 100 x 2 s + 200 x 1 s over 4
+    assert seconds({"connection_id": "w"}) == pytest.approx(100)
+
+
 def test_evaluation_requests_count_in_the_usage_totals(records, fake_egp):
     from egp_core.store.usage import usage_rows
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import json
 import random
+import re
 
 import altair as alt
 import pandas as pd
@@ -407,9 +408,16 @@ def names_of(config: RunConfig, letters: list[str], hide: bool) -> list[str]:
 
 
 def masked(text: str, config: RunConfig, names: list[str]) -> str:
-    """A notice that names contestants, with the names the page shows (hidden ones stay hidden)."""
+    """A text from the run (a notice, a server's error, a grader's note) with the contestants' names as the
+    page shows them: while they are hidden, their models' names are hidden too (a server's error may
+    name its model)."""
+    hidden = []
     for c, name in zip(config.contestants, names, strict=False):
         text = text.replace(c.name(), name)
+        if name != c.name() and c.model:
+            hidden.append(c.model)
+    for model in sorted(set(hidden), key=len, reverse=True):  # "gpt-4o" before "gpt-4"
+        text = re.sub(rf"(?<!\w){re.escape(model)}(?!\w)", "(hidden)", text, flags=re.IGNORECASE)
     return text
 
 
@@ -452,7 +460,8 @@ def cell(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def show_table(run, config: RunConfig, dataset: Dataset, light: list[dict], letters: list[str]) -> list[int]:
+def show_table(run, config: RunConfig, dataset: Dataset, light: list[dict], letters: list[str], names: list[str]
+               ) -> list[int]:
     which = st.segmented_control("Show", summary.FILTERS, default=summary.FILTERS[0], key=f"eval-filter-{run.id}",
                                  selection_mode="single") or summary.FILTERS[0]
     rows = summary.filtered_rows(light, which)
@@ -472,7 +481,7 @@ def show_table(run, config: RunConfig, dataset: Dataset, light: list[dict], lett
             label = letters[r["contestant"]]
             if r["status"] == "error":
                 err = error_from_dict(r["error"])
-                entry[label] = "⚠ " + cell(err.user_message if err else "failed", 100)
+                entry[label] = "⚠ " + cell(masked(err.user_message, config, names) if err else "failed", 100)
             else:
                 entry[label] = cell(r["output"])
             entry[f"{label} ✓"] = {True: "✅", False: "❌", None: "—"}[r["passed"]]
@@ -482,7 +491,7 @@ def show_table(run, config: RunConfig, dataset: Dataset, light: list[dict], lett
     return shown
 
 
-def show_row(run, config: RunConfig, dataset: Dataset, shown: list[int], read_only: bool) -> None:
+def show_row(run, config: RunConfig, dataset: Dataset, shown: list[int], names: list[str], read_only: bool) -> None:
     if not shown:
         return
     row = st.selectbox("Open a row", shown, format_func=lambda r: f"Row {r + 1}", key=f"eval-open-{run.id}")
@@ -502,13 +511,14 @@ def show_row(run, config: RunConfig, dataset: Dataset, shown: list[int], read_on
             st.markdown(f"**Answer {i + 1}**" if blind else f"**{c.name()}**")
             if r["status"] == "error":
                 err = error_from_dict(r["error"])
-                st.error(err.user_message if err else "This request failed.", icon=":material/warning:")
+                st.error(masked(err.user_message, config, names) if err else "This request failed.",
+                         icon=":material/warning:")
             else:
                 st.text(r["output"] or "(no text)")
             for spec, g in zip(config.graders, r["grades"] or [], strict=False):
                 mark = {True: "✅", False: "❌", None: "—"}[g["passed"]]
                 score = f" {g['score']:g}/5" if g.get("score") is not None else ""
-                st.caption(f"{mark} {graders.KINDS.get(spec['kind'])}{score} {g.get('note') or ''}")
+                st.caption(f"{mark} {graders.KINDS.get(spec['kind'])}{score} {masked(g.get('note') or '', config, names)}")
             if not read_only:
                 review(run.id, r, scale)
                 if not blind and st.button("Open in chat", key=f"eval-chat-{run.id}-{row}-{r['contestant']}",
@@ -605,8 +615,8 @@ def show_run(run_id: str, read_only: bool = False) -> None:
         return
     show_summary(run, config, light, names)
     st.markdown("**Results**")
-    shown = show_table(run, config, dataset, light, letters)
-    show_row(run, config, dataset, shown, read_only)
+    shown = show_table(run, config, dataset, light, letters, names)
+    show_row(run, config, dataset, shown, names, read_only)
     if hide:
         st.caption("Exports, View code and Open in chat name the models: they appear when the names are revealed.")
         return

@@ -229,16 +229,19 @@ def estimate(config: RunConfig, dataset: Dataset, prices: dict | None = None,
 
     `history`: per model, recent {"completion_tokens", "latency"} averages (see `speeds_from_history`);
     without it an answer is guessed at max_tokens/2 (at most 256) tokens and 2 seconds. A judge is
-    asked once per answer (its prompt, the question and the answer in; about 30 tokens out), in the
-    contestant's own lane."""
+    asked once per answer (its prompt, the question and the answer in; about 30 tokens out). The time
+    is that of the busiest connection (its requests, contestants' and judges' alike, at its requests
+    at a time), or of a contestant's workers, who wait for the judge's answer before the next row."""
     rows = len(dataset)
     step = max(1, rows // sample)
     picked = list(range(0, rows, step))[:sample]
     total_prompt = total_completion = 0
     cost: float | None = 0.0
     unpriced: list[str] = []
-    lanes: dict[str, float] = {}
-    judges = sum(1 for g in config.graders if g.get("kind") == "judge")
+    judges = judges_of(config)
+    limits = lane_limits(config, judges)
+    busy: dict[str, float] = {}  # per connection: seconds of its requests over its places
+    workers: dict[str, float] = {}  # per contestant connection: seconds its workers spend per answer, judge included
     for c in config.contestants:
         sizes = []
         for i in picked:
@@ -260,8 +263,10 @@ def estimate(config: RunConfig, dataset: Dataset, prices: dict | None = None,
             unpriced.append(c.model)
         elif cost is not None:
             cost += estimate_cost({"prompt": prompt_tokens, "completion": completion_tokens}, price) or 0.0
-        seconds = n * latency
-        for spec in (g for g in config.graders if g.get("kind") == "judge"):  # asked once per answer
+        seconds = n * latency  # of this contestant's workers
+        busy[c.lane] = busy.get(c.lane, 0.0) + seconds / limits[c.lane]
+        for gi, judge in judges.items():  # asked once per answer
+            spec = config.graders[gi]
             judge_prompt = int((estimate_tokens(spec.get("prompt") or graders.DEFAULT_JUDGE_PROMPT)
                                 + per_prompt + per_answer) * n)
             judge_answer = JUDGE_ANSWER_TOKENS * n
@@ -272,13 +277,15 @@ def estimate(config: RunConfig, dataset: Dataset, prices: dict | None = None,
                 unpriced.append(spec.get("model") or "the judge")
             elif cost is not None:
                 cost += estimate_cost({"prompt": judge_prompt, "completion": judge_answer}, judge_price) or 0.0
-            seconds += n * ((history or {}).get(spec.get("model")) or {}).get("latency", 2.0)
-        lanes[c.lane] = lanes.get(c.lane, 0.0) + seconds / concurrency_for(c)
+            judging = n * ((history or {}).get(spec.get("model")) or {}).get("latency", 2.0)
+            busy[judge.lane] = busy.get(judge.lane, 0.0) + judging / limits[judge.lane]
+            seconds += judging
+        workers[c.lane] = workers.get(c.lane, 0.0) + seconds / limits[c.lane]
     if unpriced:
         cost = None
-    return Estimate(requests=config.total(rows) * (1 + judges), prompt_tokens=total_prompt,
-                    completion_tokens=total_completion, cost=cost, seconds=max(lanes.values(), default=0.0),
-                    unpriced=sorted(set(unpriced)))
+    return Estimate(requests=config.total(rows) * (1 + len(judges)), prompt_tokens=total_prompt,
+                    completion_tokens=total_completion, cost=cost,
+                    seconds=max([*busy.values(), *workers.values()], default=0.0), unpriced=sorted(set(unpriced)))
 
 
 def speeds_from_history(store: Any, owner: str, last: int = 500) -> dict[str, dict[str, float]]:
@@ -300,6 +307,29 @@ def concurrency_for(c: Contestant) -> int:
     if c.concurrency:
         return max(1, int(c.concurrency))
     return local_slots(c.base_url) if c.kind == "local" else DEFAULT_CONCURRENCY
+
+
+def judges_of(config: RunConfig) -> dict[int, Contestant]:
+    """The run's LLM judges, by grader index, each as a Contestant (its connection, model, parameters)."""
+    return {gi: Contestant(connection_id=spec.get("connection_id") or "judge", model=spec.get("model") or "",
+                           template="", kind=spec.get("connection_kind") or "egp", base_url=spec.get("base_url") or "",
+                           account_id=spec.get("account_id"), api=spec.get("api") or "completions",
+                           connection_name=spec.get("connection_name") or "",
+                           parameters={"temperature": 0.0, "max_tokens": 200})
+            for gi, spec in enumerate(config.graders) if spec.get("kind") == "judge"}
+
+
+def lane_limits(config: RunConfig, judges: dict[int, Contestant]) -> dict[str, int]:
+    """Requests at a time per connection: its contestants' (the lowest, when several share it); a judge's
+    connection of its own as `concurrency_for` says. Contestants and judges on one connection share it."""
+    limits: dict[str, int] = {}
+    for c in config.contestants:
+        limit = concurrency_for(c)
+        limits[c.lane] = min(limits.get(c.lane, limit), limit)
+    for j in judges.values():
+        if j.lane not in limits:
+            limits[j.lane] = concurrency_for(j)
+    return limits
 
 
 _SLOTS: dict[str, int] = {}
@@ -429,20 +459,15 @@ class Runner:
         self._price = [price_for(c.model, self.prices) for c in self.config.contestants]
         self._flush_now = threading.Event()  # a batch is full: the keeper writes it (workers never wait on the database)
         # one limiter per connection: its contestants' requests and any judge's on it share it
-        self._limiters: dict[str, _Limiter] = {}
-        self._lanes: dict[str, _Lane] = {}
+        self._judges = judges_of(self.config)
+        names: dict[str, str] = {}
         for c in self.config.contestants:
-            limit = concurrency_for(c)
-            if c.lane in self._limiters:
-                limiter = self._limiters[c.lane]
-                limiter.max = limiter.limit = min(limiter.limit, limit)
-            else:
-                self._limiters[c.lane] = _Limiter(c.lane, c.connection_name or c.connection_id, limit)
-        self._judges = {gi: self._judge_of(spec) for gi, spec in enumerate(self.config.graders)
-                        if spec.get("kind") == "judge"}
-        for j in self._judges.values():  # a judge on a connection of its own: 4 at a time, 1 for the built-in model
-            if j.lane not in self._limiters:
-                self._limiters[j.lane] = _Limiter(j.lane, j.connection_name or "the judge", concurrency_for(j))
+            names.setdefault(c.lane, c.connection_name or c.connection_id)
+        for j in self._judges.values():
+            names.setdefault(j.lane, j.connection_name or "the judge")
+        self._limiters = {lane: _Limiter(lane, names[lane], limit)
+                          for lane, limit in lane_limits(self.config, self._judges).items()}
+        self._lanes: dict[str, _Lane] = {}
         done = records.done_keys(run_id)
         for r in range(len(dataset)):
             for ci, c in enumerate(self.config.contestants):
@@ -624,14 +649,6 @@ class Runner:
             grades.append(g.to_dict())
         verdicts = [g["passed"] for g in grades if g["passed"] is not None]
         return {"grades": grades, "passed": all(verdicts) if verdicts else None, "judge_score": judge_score}
-
-    @staticmethod
-    def _judge_of(spec: dict[str, Any]) -> Contestant:
-        return Contestant(connection_id=spec.get("connection_id") or "judge", model=spec.get("model") or "",
-                          template="", kind=spec.get("connection_kind") or "egp", base_url=spec.get("base_url") or "",
-                          account_id=spec.get("account_id"), api=spec.get("api") or "completions",
-                          connection_name=spec.get("connection_name") or "",
-                          parameters={"temperature": 0.0, "max_tokens": 200})
 
     def _judge(self, gi: int, spec: dict[str, Any], prompt: str, output: str, expected: str | None,
                clients: dict[int, Any]) -> graders.Grade | None:
