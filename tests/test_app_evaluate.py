@@ -278,7 +278,7 @@ def test_a_big_run_asks_for_confirmation_first(app_env, tmp_path):
 def test_streamlit_does_not_collect_all_garbage_after_every_script_run():
     """Streamlit's default full garbage collection after each script run holds the GIL ~0.13 s with the
     app's objects, so each redraw of a run's progress stalled the run's threads (bench/evaluate.py:
-    1.22-1.29x the ideal time with it, 1.05-1.09x without). The app's config turns it off."""
+    1.21-1.29x the ideal time with it, 1.05-1.10x without). The app's config turns it off."""
     import tomllib
     from pathlib import Path
 
