@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
+from egp_core.prompts import PromptContent
 from egp_core.store import open_store
+from egp_core.store.prompts import PromptLibrary
 from egp_core.voting import DemoDay
 from tests import test_app_compare
 from tests.plugins.apptest import APP
@@ -73,14 +75,21 @@ def test_no_follow_up_or_regenerate_while_the_room_votes(env, fakes):
         return sum(m.role == "user" for m in msgs), sum(m.role == "assistant" for m in msgs)
 
     assert turns() == (1, 3) and not at.chat_input(key="compare-input").proto.disabled
+    night = PromptLibrary(saved()).create(LOCAL_OWNER, PromptContent(name="Night", template="And at night?"))
+    at.run()
+    at.selectbox(key="picker-compare-prompt").set_value(night.prompt_id).run()
+    send = at.button(key="send-prompt-compare")
+    assert not send.disabled
     day = DemoDay(saved())
     specs = saved().get_conversation(conv).settings["panes"]
     day.open_round(day.start_demo(LOCAL_OWNER, "Another tab's demo"), conv, specs)
     at.chat_input(key="compare-input").set_value("And at night?")  # this page still shows them enabled
     next(b for b in at.button if b.label == "Regenerate").click()
+    send.click()
     at.run()
     assert not at.exception, at.exception
     assert turns() == (1, 3)
+    assert any("Your follow-up was not sent" in w.value for w in at.main.warning)  # the saved prompt's
     assert any(b.label == "Close voting" for b in at.button)
 
     for presenting in (False, True):
@@ -91,6 +100,7 @@ def test_no_follow_up_or_regenerate_while_the_room_votes(env, fakes):
         assert box.proto.disabled and box.placeholder == "Voting is open: close the round to ask a follow-up"
         regen = [b for b in at.button if b.label == "Regenerate"]
         assert len(regen) == 3 and all(b.disabled and "Voting is open" in b.help for b in regen)
+        assert at.button(key="send-prompt-compare").disabled
         assert headers(at) == ["Model A", "Model B", "Model C"]
 
     click(at, "Close voting")
@@ -98,6 +108,7 @@ def test_no_follow_up_or_regenerate_while_the_room_votes(env, fakes):
     assert not box.proto.disabled and "Voting is open" not in box.placeholder
     assert any(b.label == "Leave presenter view" for b in at.button)  # still presenting
     assert not any(b.disabled for b in at.button if b.label == "Regenerate")
+    assert not at.button(key="send-prompt-compare").disabled
     box.set_value("And at night?").run()
     assert not at.exception, at.exception
     assert turns() == (2, 6) and headers(at) == ["Model A", "Model B", "Model C"] * 2  # still blind

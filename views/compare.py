@@ -165,7 +165,7 @@ def follow_up(conv_id: str, prompt: str, saved_prompt: dict | None = None) -> No
         st.error("A pane's connection is no longer available: start a new comparison with Next round.",
                  icon=":material/warning:")
         return
-    if demo_panel.voting_open(conv_id):  # (a prompt typed just before the round opened)
+    if demo_panel.voting_open(conv_id):  # a saved prompt's Send from a page drawn before the round opened
         st.warning(demo_panel.VOTING_OPEN + ". Your follow-up was not sent.", icon=":material/lock:")
         return
     conversation.stop_running(conv_id)

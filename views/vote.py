@@ -3,9 +3,11 @@
 Each browser votes once per round. The page follows the demo by itself: it looks
 again every 10 s, so it shows the next round within 10 s of the presenter
 opening it. After a reveal it shows the names and the demo's leaderboard so far
-(after the last round: the final one). (Measured with bench/votes.py: at every 3 s, 30 phones with a round
-open saturate one app process; at every 10 s, 50 phones vote at once, counted
-exactly, and a presenter's click takes 1.8x its time alone.)
+(after the last round: the final one). (Measured with bench/votes.py, with
+Streamlit's garbage collection after every run still on: at every 3 s, 30
+phones with a round open saturated one app process; at every 10 s, 50 phones
+vote at once, counted exactly; now a presenter's click takes 1.0-1.1x its time
+alone.)
 """
 
 from __future__ import annotations
