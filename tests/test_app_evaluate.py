@@ -207,8 +207,8 @@ def test_blind_review_hides_the_names_and_shuffles_each_row(app_env, tmp_path):
     recs = records(tmp_path)
     data = read_pasted(TABLE)
     did = recs.save_dataset("local", data)
-    cs = [Contestant(connection_id="env-egp", model=m, template="{{question}}", label=label)
-          for m, label in (("model-one", "A"), ("model-two", "B"))]
+    cs = [Contestant(connection_id=conn, connection_name=name, model=m, template="{{question}}", label=label)
+          for m, conn, name, label in (("model-one", "env-egp", "EGP", "A"), ("model-two", "other", "Other server", "B"))]
     config = RunConfig(dataset_id=did, mapping={"question": "question"}, contestants=cs, graders=[{"kind": "json"}])
     run_id = recs.create_run("local", "blind run", did, config.to_dict() | {"blind": True}, config.total(ROWS))
     # a server's error and a judge's note may name the model; a given-up contestant's rows name it too
@@ -222,6 +222,7 @@ def test_blind_review_hides_the_names_and_shuffles_each_row(app_env, tmp_path):
                        "output": "", "error": json.dumps({"kind": "NotFoundError", "message": text})}
                       for (r, c), text in failed.items()])
     assert recs.claim(run_id, "elsewhere") and recs.finish(run_id, "elsewhere", "complete")
+    recs.set_notice(run_id, "The server of Other server asked us to slow down (rate limit): now 2 requests at a time.")
 
     at = AppTest.from_file(APP, default_timeout=90)
     at.run()
@@ -238,11 +239,14 @@ def test_blind_review_hides_the_names_and_shuffles_each_row(app_env, tmp_path):
         orders.append(tuple(t.value for t in at.text))
         shown = everything(at).lower()
         assert "model-one" not in shown and "model-two" not in shown  # no name anywhere, summary included
+        assert "other server" not in shown  # nor B's connection (A's and B's differ)
         assert "does not exist on this account" in shown  # the errors show, without the names
     table = at.dataframe[1].value.to_csv()
     assert "The model (hidden) does not exist" in table
     assert "Not sent: Contestant " in table and "failed on its first 5 requests ((hidden) is overloaded.)" in table
     assert any(c.value.endswith("The judge could not be asked: (hidden) is busy.") for c in at.caption)
+    assert [i.value for i in at.info] == ["The server of (hidden) asked us to slow down (rate limit): now 2 requests "
+                                          "at a time."]
     assert {o[0].split()[2] for o in orders} == {"A", "B"}  # each row in its own order
     summary = at.dataframe[0].value
     assert sorted(summary["Contestant"]) == ["Contestant A", "Contestant B"]
@@ -254,6 +258,7 @@ def test_blind_review_hides_the_names_and_shuffles_each_row(app_env, tmp_path):
     labels = [m.value for m in at.markdown if m.value.startswith("**") and m.value != "**Results**"]
     assert labels == ["**A: model-one**", "**B: model-two**"]  # revealed: names, in their own order
     assert "The model Model-Two does not exist" in str(at.dataframe[1].value.to_csv())
+    assert "The server of Other server asked us" in at.info[0].value
 
 
 def everything(at: AppTest) -> str:

@@ -410,14 +410,15 @@ def names_of(config: RunConfig, letters: list[str], hide: bool) -> list[str]:
 def masked(text: str, config: RunConfig, names: list[str]) -> str:
     """A text from the run (a notice, a server's error, a grader's note) with the contestants' names as the
     page shows them: while they are hidden, their models' names are hidden too (a server's error may
-    name its model)."""
+    name its model), and their connections' when they differ (a rate-limit notice names its server)."""
     hidden = []
+    connections = {c.connection_name or c.connection_id for c in config.contestants}
     for c, name in zip(config.contestants, names, strict=False):
         text = text.replace(c.name(), name)
-        if name != c.name() and c.model:
-            hidden.append(c.model)
-    for model in sorted(set(hidden), key=len, reverse=True):  # "gpt-4o" before "gpt-4"
-        text = re.sub(rf"(?<!\w){re.escape(model)}(?!\w)", "(hidden)", text, flags=re.IGNORECASE)
+        if name != c.name():
+            hidden += [c.model] + ([c.connection_name or c.connection_id] if len(connections) > 1 else [])
+    for word in sorted({w for w in hidden if w}, key=len, reverse=True):  # "gpt-4o" before "gpt-4"
+        text = re.sub(rf"(?<!\w){re.escape(word)}(?!\w)", "(hidden)", text, flags=re.IGNORECASE)
     return text
 
 
