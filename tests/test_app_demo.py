@@ -63,8 +63,8 @@ def test_the_room_votes_then_the_presenter_closes_and_reveals(env, fakes):
 
 
 def test_no_follow_up_or_regenerate_while_the_room_votes(env, fakes):
-    """What the room votes on must not change mid-vote: the prompt box (and the saved-prompt Send) and
-    every Regenerate are off, with the reason, until the round is closed; in the presenter view too.
+    """What the room votes on must not change mid-vote: the prompt box is gone (the saved-prompt Send, every
+    Regenerate and Next round are off), with the reason, until the round is closed; in the presenter view too.
     A send or a Regenerate from a page drawn before the round opened (another tab of the presenter
     opened it) changes nothing either."""
     at, _said = blind_comparison(env, fakes)
@@ -96,8 +96,11 @@ def test_no_follow_up_or_regenerate_while_the_room_votes(env, fakes):
         if presenting:
             at.toggle(key="presenter_view").set_value(True).run()
             assert any(b.label == "Leave presenter view" for b in at.button)
-        box = at.chat_input(key="compare-input")
-        assert box.proto.disabled and box.placeholder == "Voting is open: close the round to ask a follow-up"
+        # no prompt box to type into (letters typed into a disabled one would reach the presenter's keys),
+        # the reason in its place, and Next round off until the room's vote is closed
+        assert not [c for c in at.chat_input if c.key == "compare-input"]
+        assert "Voting is open: close the round to ask a follow-up." in [i.value for i in at.info]
+        assert at.button(key="next-round").disabled and "Close voting first" in at.button(key="next-round").help
         regen = [b for b in at.button if b.label == "Regenerate"]
         assert len(regen) == 3 and all(b.disabled and "Voting is open" in b.help for b in regen)
         assert at.button(key="send-prompt-compare").disabled
@@ -106,6 +109,7 @@ def test_no_follow_up_or_regenerate_while_the_room_votes(env, fakes):
     click(at, "Close voting")
     box = at.chat_input(key="compare-input")
     assert not box.proto.disabled and "Voting is open" not in box.placeholder
+    assert not at.button(key="next-round").disabled
     assert any(b.label == "Leave presenter view" for b in at.button)  # still presenting
     assert not any(b.disabled for b in at.button if b.label == "Regenerate")
     assert not at.button(key="send-prompt-compare").disabled

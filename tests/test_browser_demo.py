@@ -188,14 +188,17 @@ def test_a_five_round_blind_demo_with_a_room_of_phones_ends_with_everyone_seeing
         letter_of = blind_round_answered(page, question)
         url = open_voting(page)
         if number == 1:
-            # while the room votes, what it votes on cannot change: no follow-up, not even with Enter
-            box = page.get_by_test_id("stChatInputTextArea")
-            assert box.is_disabled() and not box.is_editable() and box.get_attribute("placeholder") == (
-                "Voting is open: close the round to ask a follow-up")
-            page.get_by_role("heading", name="Model A").click()  # focus on the page, then the send key
+            # while the room votes, what it votes on cannot change: no prompt box (a disabled one invited
+            # typing that reached the presenter's keys), the reason in its place, and Next round (N) off:
+            # a presenter typing a follow-up on the page anyway, then Enter, changes nothing
+            assert page.get_by_test_id("stChatInputTextArea").count() == 0
+            page.get_by_text("Voting is open: close the round to ask a follow-up.").wait_for()
+            page.get_by_role("heading", name="Model A").click()  # focus on the page, then the typing
+            page.keyboard.type("Now and then at night?")
             page.keyboard.press("Enter")
             wait_idle(page)
             assert main_text(page).count(question) == 1 and "Close voting" in main_text(page)
+            assert page.get_by_role("button", name="Next round").is_disabled()
             regenerate = page.get_by_role("button", name="Regenerate")
             assert regenerate.count() == 3 and all(regenerate.nth(i).is_disabled() for i in range(3))
             phones = [open_phone(browser, url) for _ in range(4)]  # the room scans the code

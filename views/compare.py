@@ -402,9 +402,13 @@ def main() -> None:
                    "nothing. Change a pane's model or settings first.", icon=":material/content_copy:")
     on_screen = st.session_state.get(state.COMPARE_RUN)
     voting = demo_panel.voting_open(on_screen)  # the room votes on the answers on screen: no follow-up
-    placeholder = (demo_panel.VOTING_OPEN if voting else "A follow-up for every pane (Next round starts anew)"
-                   if on_screen else "One prompt for every pane")
-    prompt = st.chat_input(placeholder, key="compare-input", disabled=voting)
+    if voting:  # no box at all: letters typed into a disabled one would reach the presenter's keys (X, N)
+        with st.bottom:
+            st.info(demo_panel.VOTING_OPEN + ".", icon=":material/lock:")
+        prompt = None
+    else:
+        prompt = st.chat_input("A follow-up for every pane (Next round starts anew)" if on_screen
+                               else "One prompt for every pane", key="compare-input")
     prompt_picker.form("compare", disabled=voting)
     picked = prompt_picker.take("compare")
     prompt = picked.text if picked else prompt
@@ -419,7 +423,9 @@ def main() -> None:
     if run:
         show_run(run)
         st.button("Next round", key="next-round", icon=":material/skip_next:", on_click=open_comparison,
-                  args=(None,), shortcut="N", help="Clear the screen for the next prompt.")
+                  args=(None,), shortcut="N", disabled=voting,  # the room's vote stays on screen until closed
+                  help="Close voting first: the room is voting on these answers." if voting
+                  else "Clear the screen for the next prompt.")
     else:
         st.caption("Type a prompt below: every pane answers it at once.")
     demo_panel.leaderboard()
