@@ -13,7 +13,11 @@ A link opens one page alone: ?share=<token> a read-only conversation
 rounds, votes, reveals and leaderboard: views/shared_demo.py), ?vote=<code> a demo's voting page.
 A signed-out visitor gets past the sign-in page only with such a link that
 leads to something real (the store is asked); with anything else, on any path,
-they see the sign-in page and nothing more.
+they see the sign-in page and nothing more. Signed in (or in personal mode), a link
+with an empty or blank value opens its page too, which says the link is not valid: a
+link cut short on its way (a chat app, a mail) is told apart from no link at all, and
+the visitor (a phone in the room) does not land in the app instead. A shared
+evaluation or prompt opens at the root address, in its page, with the navigation.
 """
 
 import logging
@@ -42,6 +46,9 @@ LINKS = {
     "demo_share": st.Page("views/shared_demo.py", title="Shared demo", icon=":material/how_to_vote:", default=True),
 }
 
+WITH_NAVIGATION = {"eval_share": "views/evaluate.py", "shared_prompt": "views/prompts.py"}
+"""Links that open, for a signed-in person (or in personal mode), in their page with the navigation."""
+
 
 def vote_needs_sign_in() -> bool:
     """Team mode can keep audience voting to signed-in people: `[playground] vote_requires_sign_in = true`."""
@@ -52,11 +59,10 @@ def vote_needs_sign_in() -> bool:
 
 
 def link_in_url() -> tuple[str, str] | None:
-    """(parameter, value stripped) of the link in the URL (one of LINKS), if any."""
-    for name in LINKS:
-        if name in st.query_params:
-            return name, (st.query_params.get(name) or "").strip()
-    return None
+    """(parameter, value stripped) of the link in the URL (one of LINKS), if any: the first one with a
+    value, else the first one present (blank)."""
+    found = [(name, (st.query_params.get(name) or "").strip()) for name in LINKS if name in st.query_params]
+    return next((f for f in found if f[1]), found[0] if found else None)
 
 
 def link_is_real(name: str, value: str) -> bool:
@@ -96,26 +102,25 @@ if signed_out:
         sign_in_page(bad_link=link is not None)
         st.stop()
     only = LINKS[link[0]]  # a signed-out visitor sees that one page, and nothing else
-elif (st.query_params.get("vote") or "").strip():
-    only = LINKS["vote"]  # the audience's phone page, and nothing else
-elif "share" in st.query_params:
-    only = LINKS["share"]
-elif "demo_share" in st.query_params:
-    only = LINKS["demo_share"]
+elif link is not None and (link[0] not in WITH_NAVIGATION or not link[1]):
+    only = LINKS[link[0]]  # the audience's phone page, a shared conversation or demo (or "not valid")
 else:
-    only = None  # (signed in, a shared evaluation or prompt opens in its page, with the navigation)
+    only = None  # (a shared evaluation or prompt opens in its page, with the navigation)
 
 if team_mode and st.user.is_logged_in and only is not LINKS["vote"]:
     st.sidebar.caption(f"Signed in as {st.user.get('email') or st.user.get('name') or 'you'}")
     st.sidebar.button("Sign out", on_click=st.logout, icon=":material/logout:")
 
+home = WITH_NAVIGATION.get(link[0], "views/chat.py") if link is not None else "views/chat.py"
 pages = [only] if only is not None else [
-    st.Page("views/chat.py", title="Chat", icon=":material/chat:", default=True),
-    st.Page("views/compare.py", title="Compare", icon=":material/compare:"),
-    st.Page("views/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
-    st.Page("views/prompts.py", title="Prompts", icon=":material/library_books:"),
-    st.Page("views/usage.py", title="Usage", icon=":material/bar_chart:"),
-    st.Page("views/settings.py", title="Settings", icon=":material/settings:"),
+    st.Page(path, title=title, icon=icon, default=path == home) for path, title, icon in (
+        ("views/chat.py", "Chat", ":material/chat:"),
+        ("views/compare.py", "Compare", ":material/compare:"),
+        ("views/evaluate.py", "Evaluate", ":material/fact_check:"),
+        ("views/prompts.py", "Prompts", ":material/library_books:"),
+        ("views/usage.py", "Usage", ":material/bar_chart:"),
+        ("views/settings.py", "Settings", ":material/settings:"),
+    )
 ]
 page = st.navigation(pages, position="hidden" if only is not None else "sidebar")
 try:

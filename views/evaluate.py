@@ -657,9 +657,8 @@ def history() -> None:
 
 def main() -> None:
     state.init()
-    token = st.query_params.get(SHARE)
-    if token:
-        run = records().run_for_share(token)
+    if SHARE in st.query_params:  # a share link, even a blank one (it then says it is not valid)
+        run = records().run_for_share((st.query_params.get(SHARE) or "").strip())
         if run is None:
             st.error("This share link is not valid (or the evaluation was deleted).", icon=":material/link:")
             return

@@ -349,9 +349,8 @@ def shared_view(token: str) -> None:
 
 def main() -> None:
     state.init()
-    token = st.query_params.get(SHARE_QUERY)
-    if token:
-        shared_view(token)
+    if SHARE_QUERY in st.query_params:  # a share link, even a blank one (it then says it is not valid)
+        shared_view((st.query_params.get(SHARE_QUERY) or "").strip())
         return
     go = st.session_state.pop(state.PROMPT_GO, None)
     if go:

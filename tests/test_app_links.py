@@ -1,0 +1,116 @@
+"""Links in the address bar, as a stranger types them: blank, padded, repeated, several at once.
+
+Every share-like parameter (?vote=, ?share=, ?demo_share=, ?eval_share=, ?shared_prompt=) behaves the
+same way when its value is empty or blank: the page of that link says the link is not valid (never the
+chat, never an error of ours). A real link opens its page at the app's root address, in personal mode
+and for a signed-in person in team mode.
+"""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from egp_core.evaluate.datasets import read_pasted
+from egp_core.evaluate.records import Records
+from egp_core.evaluate.runner import Contestant, RunConfig
+from egp_core.prompts import PromptContent
+from egp_core.store import open_store
+from egp_core.store.prompts import PromptLibrary
+from egp_core.voting import DemoDay
+from tests.plugins.apptest import APP
+from tests.test_app_team_mode import AUTH, everything_shown
+
+NOT_VALID = {
+    "vote": "This voting link is not valid",
+    "share": "This share link is not valid",
+    "demo_share": "This share link is not valid",
+    "eval_share": "This share link is not valid",
+    "shared_prompt": "This share link is not valid",
+}
+BLANKS = ("", " ", "\t", "  \n ")
+ANN = "ann@example.com"
+
+
+def visit(params: dict[str, str], *, email: str | None = None) -> AppTest:
+    """The app at its root address with these query parameters; team mode signed in when `email`."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    if email:
+        at.secrets["auth"] = AUTH
+        at.user = {"is_logged_in": True, "email": email}
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def is_the_chat(at: AppTest) -> bool:
+    return bool(at.chat_input) or "EGP Playground" in [t.value for t in at.title]
+
+
+@pytest.fixture
+def links(app_env):
+    """One real link of every kind, owned by the local owner (personal mode)."""
+    store = open_store()
+    conv = store.create_conversation("local", "Shared chat title")
+    store.add_message(conv, "user", "A shared question")
+    day = DemoDay(store)
+    demo = day.start_demo("local", "The demo")
+    day.open_round(demo, "conv-1", [{"model": "alpha"}, {"model": "beta"}])
+    recs = Records(store)
+    did = recs.save_dataset("local", read_pasted("question\nWhere?\n"))
+    config = RunConfig(dataset_id=did, mapping={"question": "question"},
+                       contestants=[Contestant(connection_id="env-egp", model="fake-model", template="{{question}}",
+                                               label="A")], graders=[{"kind": "json"}])
+    run = recs.create_run("local", "A shared evaluation", did, config.to_dict(), config.total(1))
+    library = PromptLibrary(store)
+    prompt = library.create("local", PromptContent(name="A shared prompt", template="Say {{x}}"))
+    found = {
+        "vote": demo.code, "share": store.create_share(conv, "local"),
+        "demo_share": day.rounds.create_share(demo.id, "local"), "eval_share": recs.share(run, "local"),
+        "shared_prompt": library.create_share(prompt.prompt_id, "local"),
+    }
+    store.close()
+    return found
+
+
+SHOWS = {"vote": "The demo", "share": "Shared chat title", "demo_share": "The demo",
+         "eval_share": "A read-only copy shared with you.", "shared_prompt": "A shared prompt"}
+
+
+@pytest.mark.parametrize("blank", BLANKS)
+@pytest.mark.parametrize("name", list(NOT_VALID))
+def test_a_blank_link_says_it_is_not_valid_and_shows_no_chat(links, name, blank):
+    at = visit({name: blank})
+    assert NOT_VALID[name] in everything_shown(at)
+    assert not is_the_chat(at)
+
+
+@pytest.mark.parametrize("name", list(NOT_VALID))
+def test_a_blank_link_says_it_is_not_valid_to_a_signed_in_person_too(links, name):
+    at = visit({name: " "}, email=ANN)
+    assert NOT_VALID[name] in everything_shown(at)
+    assert not is_the_chat(at)
+
+
+@pytest.mark.parametrize("name", list(NOT_VALID))
+def test_a_real_link_opens_its_page_at_the_root_address_padded_or_not(links, name):
+    for value in (links[name], f"  {links[name]} "):
+        at = visit({name: value})
+        assert SHOWS[name] in everything_shown(at), (name, value)
+        assert not is_the_chat(at)
+
+
+@pytest.mark.parametrize("name", ["eval_share", "shared_prompt"])
+def test_a_signed_in_person_opens_a_shared_evaluation_or_prompt_at_the_root_address(links, name):
+    at = visit({name: links[name]}, email="bob@example.com")
+    assert SHOWS[name] in everything_shown(at)
+    assert not is_the_chat(at)
+
+
+def test_a_blank_link_next_to_a_real_one_does_not_hide_it(links):
+    at = visit({"vote": "", "share": links["share"]})
+    assert "Shared chat title" in everything_shown(at)
+    at = visit({"share": " ", "demo_share": links["demo_share"]})
+    assert "The demo" in everything_shown(at) and NOT_VALID["share"] not in everything_shown(at)
