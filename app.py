@@ -46,8 +46,9 @@ LINKS = {
     "demo_share": st.Page("views/shared_demo.py", title="Shared demo", icon=":material/how_to_vote:", default=True),
 }
 
+# Links that open, for a signed-in person (or in personal mode), in their page with the navigation.
+# (A comment, not a string under the name: Streamlit's "magic" would draw a bare string on every page.)
 WITH_NAVIGATION = {"eval_share": "views/evaluate.py", "shared_prompt": "views/prompts.py"}
-"""Links that open, for a signed-in person (or in personal mode), in their page with the navigation."""
 
 
 def vote_needs_sign_in() -> bool:
