@@ -134,6 +134,8 @@ def test_bad_pastes_get_a_plain_message_and_nothing_is_saved(app_env, tmp_path):
     assert "column names but no rows" in texts(at)
     assert records(tmp_path).list_datasets("local") == []
     assert "Start with a dataset" in texts(at)
+    upload = at.get("file_uploader")[0].proto  # its box says the page's limit (not Streamlit's 200 MB)
+    assert upload.max_upload_size_mb == 20 and "20 MB" in upload.label
 
 
 def test_a_variable_with_no_column_stops_the_run_before_anything_is_saved(app_env, tmp_path):

@@ -87,7 +87,8 @@ def choose_dataset() -> Dataset | None:
     with upload:
         file = st.file_uploader(
             f"CSV, TSV, JSON Lines or Excel (.xlsx); up to {MAX_ROWS:,} rows and {MAX_BYTES // 2**20} MB",
-            type=["csv", "tsv", "txt", "jsonl", "ndjson", "json", "xlsx"], key="eval-upload")
+            type=["csv", "tsv", "txt", "jsonl", "ndjson", "json", "xlsx"], key="eval-upload",
+            max_upload_size=MAX_BYTES // 2**20)  # the box says the same limit, and the browser keeps to it
         if file is not None and st.session_state.get("eval-upload-id") != file.file_id:
             keep(file.name, lambda: read_file(file.name, file.getvalue()))
             st.session_state["eval-upload-id"] = file.file_id
