@@ -82,8 +82,8 @@ def link_is_real(name: str, value: str) -> bool:
         if name == "demo_share":
             return DemoDay(store).rounds.demo_for_share(value) is not None
         return services.prompts().for_share(value) is not None
-    except StoreError:  # the database is down: no way in; the log says why
-        log.exception("Could not look up a %s link", name)
+    except Exception:  # the database is down or failing (a StoreError, or the driver's own): no way in;
+        log.exception("Could not look up a %s link", name)  # the log says why, never the page
         return False
 
 

@@ -114,3 +114,57 @@ def test_a_blank_link_next_to_a_real_one_does_not_hide_it(links):
     assert "Shared chat title" in everything_shown(at)
     at = visit({"share": " ", "demo_share": links["demo_share"]})
     assert "The demo" in everything_shown(at) and NOT_VALID["share"] not in everything_shown(at)
+
+
+# ---- a NUL character (%00) in a link, and a database that fails, on PostgreSQL ---------------------
+
+def team_visit(params: dict[str, str], *, email: str | None, page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.secrets["auth"] = AUTH
+    at.user = {"is_logged_in": True, "email": email} if email else {"is_logged_in": False}
+    for k, v in params.items():
+        at.query_params[k] = v
+    if page:
+        at.switch_page(page)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def went_wrong(at: AppTest) -> bool:
+    return any("Something went wrong" in e.value or "could not be read" in e.value for e in at.error)
+
+
+@pytest.fixture
+def team_on_postgres(fresh_app, app_env, postgres_database):
+    fresh_app.setenv("EGP_PLAYGROUND_DB_URL", postgres_database)
+    return postgres_database
+
+
+@pytest.mark.parametrize("name", list(NOT_VALID))
+def test_a_nul_in_a_link_gets_the_sign_in_page_on_postgresql(team_on_postgres, name):
+    at = team_visit({name: "abc\x00def"}, email=None)
+    assert [b.label for b in at.button] == ["Sign in"]
+    assert "This link is not valid" in everything_shown(at)
+
+
+@pytest.mark.parametrize(("param", "page"), [
+    ("c", "views/chat.py"), ("cmp", "views/compare.py"), ("run", "views/evaluate.py"), ("p", "views/prompts.py"),
+    ("demo", "views/compare.py"), ("share", None), ("eval_share", None), ("shared_prompt", None),
+    ("demo_share", None),
+])
+def test_a_nul_in_an_id_is_no_error_for_a_signed_in_person_on_postgresql(team_on_postgres, param, page):
+    at = team_visit({param: "x\x00"}, email=ANN, page=page)
+    assert not went_wrong(at), everything_shown(at)
+
+
+def test_a_share_link_while_the_database_fails_gets_the_sign_in_page(team_on_postgres):
+    import psycopg
+
+    team_visit({"share": "not-yet"}, email=None)  # the app opened its store (it asked)
+    url, schema = team_on_postgres.split("?")[0], team_on_postgres.split("%3D")[-1]
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')  # every table gone: each query fails
+    at = team_visit({"share": "some-token"}, email=None)
+    assert [b.label for b in at.button] == ["Sign in"]
+

@@ -36,10 +36,29 @@ def _lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
 
+NUL_STAND_IN = "\ufffd"
+"""What a NUL character of a query's parameter becomes on PostgreSQL, which cannot take one."""
+
+
+def _nul_free(value: object) -> object:
+    """The parameters with every NUL character replaced by NUL_STAND_IN (the same object when there is none).
+
+    Stored text never holds a NUL (the store drops them on writing, as SQLite could keep them but nobody
+    can read them), so a looked-up id, token or search word holding one (a link's `%00`) finds nothing,
+    as on SQLite, instead of failing the page."""
+    if isinstance(value, str):
+        return value.replace("\x00", NUL_STAND_IN) if "\x00" in value else value
+    if isinstance(value, dict):
+        return {k: _nul_free(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_nul_free(v) for v in value)
+    return value
+
+
 def make_engine(url: str) -> Engine:
     """A thread-safe engine with a connection pool.
 
-    PostgreSQL: a connect timeout. SQLite: WAL mode, a busy timeout, a Unicode-aware lower(), and write
+    PostgreSQL: a connect timeout, no NUL character in a parameter (_nul_free). SQLite: WAL mode, a busy timeout, a Unicode-aware lower(), and write
     transactions that take the write lock at BEGIN (no upgrade deadlocks).
     """
     u = sa.make_url(url)
@@ -48,7 +67,13 @@ def make_engine(url: str) -> Engine:
     if u.get_backend_name() != "sqlite":
         # A database that does not answer must fail the page in seconds, not hang it.
         connect_args = {} if "connect_timeout" in u.query else {"connect_timeout": PG_CONNECT_TIMEOUT_S}
-        return sa.create_engine(u, pool_pre_ping=True, future=True, connect_args=connect_args)
+        engine = sa.create_engine(u, pool_pre_ping=True, future=True, connect_args=connect_args)
+
+        @event.listens_for(engine, "before_cursor_execute", retval=True)
+        def _without_nul(_conn, _cursor, statement, parameters, _context, _executemany):  # noqa: ANN001, ANN202
+            return statement, _nul_free(parameters)
+
+        return engine
 
     memory = u.database in (None, "", ":memory:")
     if not memory:
