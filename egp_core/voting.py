@@ -161,12 +161,21 @@ class DemoDay:
         return self.rounds.add_round(demo.owner, [describe(sp) for sp in specs], demo_id=demo.id,
                                      conversation_id=conversation_id)
 
-    def vote(self, code: str | None, voter: str | None, choice: str, source: str | None) -> VoteResult:
-        """One person's vote in the demo's open round. Politely refused when it can't count."""
+    def vote(self, code: str | None, voter: str | None, choice: str, source: str | None,
+             round_id: str | None = None) -> VoteResult:
+        """One person's vote in the demo's open round. Politely refused when it can't count.
+
+        `round_id`: the round whose answers the voter saw; a tap on a page still showing an earlier round
+        (phones look every 10 s) must not count in the round the presenter opened since."""
         demo = self.rounds.demo_by_code(code)
         if demo is None:
             return VoteResult(False, "This voting link is not valid. Check the code on the screen.")
         current = self.rounds.current_round(demo.id)
+        if current is not None and round_id is not None and round_id != current.id:
+            seen = self.rounds.get_round(round_id)
+            which = f"Round {seen.number}" if seen is not None and seen.demo_id == demo.id else "That round"
+            return VoteResult(False, f"{which} is over, so your vote was not counted. Round {current.number} "
+                                     "is on the screen now: vote again there.", round_id=current.id)
         if current is None or current.status != "open":
             return VoteResult(False, "Voting is closed right now. Wait for the presenter to open the next round.")
         if not voter:

@@ -167,3 +167,20 @@ def test_old_one_click_votes_become_rounds(db_url):
         assert board["b"].wins == 1 and board["a"].losses == 1
     finally:
         engine.dispose()
+
+
+def test_a_tap_on_an_earlier_rounds_answers_does_not_count_in_the_next_round(store):
+    """A phone still showing round 1 (it looks every 10 s) taps "Answer A" after the presenter opened
+    round 2: the vote was for round 1's answers, so it must not land in round 2."""
+    day = DemoDay(store)
+    demo = day.start_demo("p")
+    r1 = day.open_round(demo, store.create_conversation("p", "q1", kind="compare"), [SPEC_A, SPEC_C])
+    r2 = day.open_round(demo, store.create_conversation("p", "q2", kind="compare"), [SPEC_A, SPEC_C])
+    stale = day.vote(demo.code, "b1", "A", "ip", round_id=r1.id)
+    assert not stale.counted and "round 1 is over" in stale.message.lower() and stale.round_id == r2.id
+    assert day.rounds.tally(r2.id) == {} and day.rounds.tally(r1.id) == {}
+    assert day.vote(demo.code, "b1", "A", "ip", round_id=r2.id).counted  # the round on screen counts
+    other = day.start_demo("p")  # a round of another demo is no round of this one
+    r3 = day.open_round(other, store.create_conversation("p", "q3", kind="compare"), [SPEC_A, SPEC_C])
+    assert not day.vote(demo.code, "b2", "A", "ip", round_id=r3.id).counted
+    assert day.rounds.tally(r3.id) == {} and day.rounds.tally(r2.id) == {"A": 1}

@@ -23,8 +23,9 @@ NOTICE = "vote-notice"  # (round id, counted, message) of this session's last vo
 POLL_SECONDS = 10.0
 
 
-def cast(code: str, voter: str | None, choice: str) -> None:
-    result = DemoDay(services.store()).vote(code, voter, choice, st.context.ip_address or "local")
+def cast(code: str, voter: str | None, choice: str, round_id: str) -> None:
+    """A tap on an answer of round `round_id` (the one this page showed: never counted in a later one)."""
+    result = DemoDay(services.store()).vote(code, voter, choice, st.context.ip_address or "local", round_id)
     st.session_state[NOTICE] = (result.round_id, result.counted, result.message)
 
 
@@ -52,11 +53,12 @@ def round_view(code: str, demo_id: str, voter: str | None) -> None:
             return
         st.write("Which answer is best?")
         for letter in LETTERS[: len(rnd.contestants)]:
-            st.button(f"Answer {letter}", key=f"vote-{rnd.id}-{letter}", on_click=cast, args=(code, voter, letter),
+            st.button(f"Answer {letter}", key=f"vote-{rnd.id}-{letter}", on_click=cast,
+                      args=(code, voter, letter, rnd.id),
                       type="primary", use_container_width=True)
-        st.button(choice_word(TIE), key=f"vote-{rnd.id}-tie", on_click=cast, args=(code, voter, TIE),
+        st.button(choice_word(TIE), key=f"vote-{rnd.id}-tie", on_click=cast, args=(code, voter, TIE, rnd.id),
                   use_container_width=True)
-        st.button(choice_word(BAD), key=f"vote-{rnd.id}-bad", on_click=cast, args=(code, voter, BAD),
+        st.button(choice_word(BAD), key=f"vote-{rnd.id}-bad", on_click=cast, args=(code, voter, BAD, rnd.id),
                   use_container_width=True)
         return
     if rnd.status == "closed":

@@ -1,0 +1,48 @@
+"""The vote page in headless Chromium, attacked as a room would: a tap on a page that still shows the
+previous round (a phone looks only every 10 s) after the presenter opened the next one."""
+
+from __future__ import annotations
+
+import pytest
+
+from egp_core.store import open_store
+from egp_core.voting import DemoDay
+from tests import test_browser_demo
+from tests.plugins.app import wait_idle
+
+pytestmark = pytest.mark.browser
+
+servers = test_browser_demo.servers
+compare_app = test_browser_demo.compare_app
+
+AFTER_A_LOOK = """() => new Promise((done) => {
+  const app = document.querySelector('[data-test-script-state]');
+  new MutationObserver((_, obs) => {
+    if (app.getAttribute('data-test-script-state') === 'notRunning') { obs.disconnect(); done(); }
+  }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+})"""
+"""Resolves when the page's next look at the demo (its 10-second fragment run) has ended."""
+
+
+def test_a_tap_on_the_previous_rounds_answers_counts_in_no_round(compare_app, browser):
+    store = open_store(f"sqlite:///{compare_app.data_dir / 'history.db'}")
+    day = DemoDay(store)
+    demo = day.start_demo("presenter", "A demo")
+    specs = [{"model": "alpha"}, {"model": "beta"}]
+    r1 = day.open_round(demo, store.create_conversation("presenter", "q1", kind="compare"), specs)
+    context = browser.new_context(**test_browser_demo.PHONE)
+    phone = context.new_page()
+    phone.set_default_timeout(120_000)
+    phone.goto(f"{compare_app.url}/?vote={demo.code}", wait_until="commit")
+    test_browser_demo.shows_buttons(phone)
+    wait_idle(phone)
+    phone.evaluate(AFTER_A_LOOK)  # it just looked: the next look is 10 s away
+    r2 = day.open_round(demo, store.create_conversation("presenter", "q2", kind="compare"), specs)
+    phone.locator(f".st-key-vote-{r1.id}-B button").click()  # round 1's answer B, still on the phone
+    phone.get_by_text("Round 1 is over, so your vote was not counted").wait_for(timeout=30_000)
+    assert day.rounds.tally(r2.id) == {} and day.rounds.tally(r1.id) == {}
+    phone.locator(f".st-key-vote-{r2.id}-A button").click()  # the page shows round 2 now: that tap counts
+    phone.get_by_text("Your vote for A is counted").wait_for()
+    assert day.rounds.tally(r2.id) == {"A": 1}
+    context.close()
+    store.close()
