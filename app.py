@@ -51,14 +51,6 @@ LINKS = {
 WITH_NAVIGATION = {"eval_share": "views/evaluate.py", "shared_prompt": "views/prompts.py"}
 
 
-def vote_needs_sign_in() -> bool:
-    """Team mode can keep audience voting to signed-in people: `[playground] vote_requires_sign_in = true`."""
-    try:
-        return bool(st.secrets.get("playground", {}).get("vote_requires_sign_in", False))
-    except Exception:  # no secrets.toml at all
-        return False
-
-
 def link_in_url() -> tuple[str, str] | None:
     """(parameter, value stripped) of the link in the URL (one of LINKS), if any: the first one with a
     value, else the first one present (blank)."""
@@ -74,7 +66,7 @@ def link_is_real(name: str, value: str) -> bool:
     try:
         store = services.store()
         if name == "vote":
-            return not vote_needs_sign_in() and DemoDay(store).rounds.demo_by_code(value) is not None
+            return not services.vote_needs_sign_in() and DemoDay(store).rounds.demo_by_code(value) is not None
         if name == "share":
             return store.conversation_for_share(value) is not None
         if name == "eval_share":

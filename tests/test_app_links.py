@@ -168,3 +168,33 @@ def test_a_share_link_while_the_database_fails_gets_the_sign_in_page(team_on_pos
     at = team_visit({"share": "some-token"}, email=None)
     assert [b.label for b in at.button] == ["Sign in"]
 
+
+
+# ---- voting kept to signed-in people: one vote per person, whichever browser -------------------------
+
+def test_when_voting_needs_sign_in_a_person_votes_once_from_any_browser(app_env):
+    store = open_store()
+    day = DemoDay(store)
+    demo = day.start_demo(ANN, "Ann's demo")
+    rnd = day.open_round(demo, "conv-1", [{"model": "alpha"}, {"model": "beta"}])
+
+    def phone(email: str) -> AppTest:  # a browser of its own (AppTest sends no cookies: no browser id)
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.secrets["auth"] = AUTH
+        at.secrets["playground"] = {"vote_requires_sign_in": True}
+        at.user = {"is_logged_in": True, "email": email}
+        at.query_params["vote"] = demo.code
+        at.run()
+        assert not at.exception, at.exception
+        return at
+
+    laptop = phone("bob@example.com")
+    next(b for b in laptop.button if b.label == "Answer B").click().run()
+    assert any("Your vote for B is counted" in s.value for s in laptop.success)
+    second = phone("bob@example.com")  # Bob again, in another browser
+    assert not [b for b in second.button if b.label.startswith("Answer")]
+    assert any("You voted: B" in s.value for s in second.success)
+    carol = phone("carol@example.com")
+    next(b for b in carol.button if b.label == "Answer A").click().run()
+    assert day.rounds.tally(rnd.id) == {"B": 1, "A": 1}
+    store.close()

@@ -106,6 +106,13 @@ def personal_mode() -> bool:
     return _secret("auth") is None
 
 
+def vote_needs_sign_in() -> bool:
+    """Team mode can keep audience voting to signed-in people: `[playground] vote_requires_sign_in = true`
+    (then each person votes once, from whichever browser)."""
+    playground = _secret("playground") or {}
+    return not personal_mode() and bool(playground.get("vote_requires_sign_in", False))
+
+
 def saved_connections_file() -> Path:
     """Connections kept for next time in personal mode: in the (git-ignored) data folder, 0600."""
     return data_dir() / SAVED_FILE

@@ -1,7 +1,7 @@
 """Vote: the phone-sized page behind a demo's `?vote=<code>` link. No sidebar, no sign-in.
 
-Each browser votes once per round. The page follows the demo by itself: it looks
-again every 10 s, so it shows the next round within 10 s of the presenter
+Each browser votes once per round (each signed-in person, when voting needs signing in). The page
+follows the demo by itself: it looks again every 10 s, so it shows the next round within 10 s of the presenter
 opening it. After a reveal it shows the names and the demo's leaderboard so far
 (after the last round: the final one). (Measured with bench/votes.py, with
 Streamlit's garbage collection after every run still on: at every 3 s, 30
@@ -84,7 +84,15 @@ def main() -> None:
                  icon=":material/link_off:")
         return
     st.caption(f"{demo.title} · code {demo.code}")
-    round_view(demo.code, demo.id, browser_id())
+    round_view(demo.code, demo.id, voter())
+
+
+def voter() -> str | None:
+    """Who votes: the signed-in person when voting needs signing in (one vote per person, from any of
+    their browsers), else this browser (one vote per browser)."""
+    if services.vote_needs_sign_in() and st.user.is_logged_in:
+        return f"person:{services.owner()}"
+    return browser_id()
 
 
 main()
