@@ -87,6 +87,11 @@ def sign_in_page(bad_link: bool) -> None:
     st.button("Sign in", type="primary", on_click=st.login, icon=":material/login:")
 
 
+IDS = ("c", "cmp", "run", "p", "demo", *LINKS)  # every query parameter that names something in the store
+for name in IDS:  # a link pasted with a space around its value (%20) still finds it
+    if name in st.query_params and st.query_params[name] != st.query_params[name].strip():
+        st.query_params[name] = st.query_params[name].strip()
+
 link = link_in_url()
 team_mode = not services.personal_mode()
 signed_out = team_mode and not st.user.is_logged_in

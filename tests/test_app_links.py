@@ -18,7 +18,7 @@ from egp_core.prompts import PromptContent
 from egp_core.store import open_store
 from egp_core.store.prompts import PromptLibrary
 from egp_core.voting import DemoDay
-from tests.plugins.apptest import APP
+from tests.plugins.apptest import APP, markdown
 from tests.test_app_team_mode import AUTH, everything_shown
 
 NOT_VALID = {
@@ -198,3 +198,28 @@ def test_when_voting_needs_sign_in_a_person_votes_once_from_any_browser(app_env)
     next(b for b in carol.button if b.label == "Answer A").click().run()
     assert day.rounds.tally(rnd.id) == {"B": 1, "A": 1}
     store.close()
+
+
+# ---- an id padded with spaces (a link pasted with its neighbour's space, %20) --------------------------
+
+def test_a_padded_conversation_comparison_run_or_prompt_id_still_opens_it(links):
+    store = open_store()
+    chat = store.list_conversations("local")[0]
+    cmp = store.create_conversation("local", "My comparison", kind="compare")
+    store.add_message(cmp, "user", "Which is better?")
+    store.close()
+    at = visit({"c": f" {chat.id}  "})
+    assert "A shared question" in markdown(at) and not at.toast
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["cmp"] = f"{cmp}\t"
+    at.run()
+    at.switch_page("views/compare.py").run()
+    assert not at.exception, at.exception
+    assert at.session_state["compare_run"] == cmp
+    run = Records(open_store()).list_runs("local")[0]
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["run"] = f" {run.id} "
+    at.run()
+    at.switch_page("views/evaluate.py").run()
+    assert not at.exception, at.exception
+    assert at.session_state["eval_run"] == run.id
