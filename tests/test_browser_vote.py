@@ -46,3 +46,37 @@ def test_a_tap_on_the_previous_rounds_answers_counts_in_no_round(compare_app, br
     assert day.rounds.tally(r2.id) == {"A": 1}
     context.close()
     store.close()
+
+
+def test_a_phone_rides_out_a_store_that_fails_for_a_moment(compare_app, browser):
+    """The store fails while phones look every 10 s (a database restarting): the phone says so in a
+    sentence, never the app's error box, and shows the round again once the store is back; a tap while it
+    fails is not lost silently either."""
+    import sqlite3
+
+    path = compare_app.data_dir / "history.db"
+    store = open_store(f"sqlite:///{path}")
+    day = DemoDay(store)
+    demo = day.start_demo("presenter", "A demo")
+    r1 = day.open_round(demo, store.create_conversation("presenter", "q1", kind="compare"),
+                        [{"model": "alpha"}, {"model": "beta"}])
+    context = browser.new_context(**test_browser_demo.PHONE)
+    phone = context.new_page()
+    phone.set_default_timeout(120_000)
+    phone.goto(f"{compare_app.url}/?vote={demo.code}", wait_until="commit")
+    test_browser_demo.shows_buttons(phone)
+    wait_idle(phone)
+    with sqlite3.connect(path) as db:  # every query of the phone page fails from now on
+        db.execute("ALTER TABLE round_votes RENAME TO round_votes_away")
+    phone.locator(f".st-key-vote-{r1.id}-B button").click()
+    phone.get_by_text("could not be counted just now").wait_for(timeout=30_000)
+    phone.get_by_text("can't be reached right now").wait_for(timeout=30_000)  # its next look, 10 s on
+    assert phone.get_by_test_id("stException").count() == 0
+    assert "encountered an error" not in phone.inner_text("body")
+    with sqlite3.connect(path) as db:
+        db.execute("ALTER TABLE round_votes_away RENAME TO round_votes")
+    phone.locator(f".st-key-vote-{r1.id}-B button").click()  # back: the tap counts
+    phone.get_by_text("Your vote for B is counted").wait_for(timeout=30_000)
+    assert day.rounds.tally(r1.id) == {"B": 1}
+    context.close()
+    store.close()

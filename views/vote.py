@@ -12,6 +12,8 @@ alone.)
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 
 from egp_core.voting import BAD, LETTERS, TIE, DemoDay, choice_word, short_names, verdict_sentence
@@ -19,18 +21,36 @@ from ui import services
 from ui.browser_id import browser_id
 from ui.demo_panel import standings_table
 
+log = logging.getLogger("egp_playground")
 NOTICE = "vote-notice"  # (round id, counted, message) of this session's last vote attempt
 POLL_SECONDS = 10.0
 
 
 def cast(code: str, voter: str | None, choice: str, round_id: str) -> None:
     """A tap on an answer of round `round_id` (the one this page showed: never counted in a later one)."""
-    result = DemoDay(services.store()).vote(code, voter, choice, st.context.ip_address or "local", round_id)
+    try:
+        result = DemoDay(services.store()).vote(code, voter, choice, st.context.ip_address or "local", round_id)
+    except Exception:  # the store fails (a database restarting): say so; the log has the details
+        log.exception("A vote could not be saved")
+        st.session_state[NOTICE] = (round_id, False, "Your vote could not be counted just now. Tap your answer "
+                                                     "again in a moment.")
+        return
     st.session_state[NOTICE] = (result.round_id, result.counted, result.message)
 
 
 @st.fragment(run_every=POLL_SECONDS)
 def round_view(code: str, demo_id: str, voter: str | None) -> None:
+    """The demo's current round, looked at again every POLL_SECONDS. A store that fails for a moment gets a
+    sentence (a fragment's error would show the app's error box on every phone) and the next look again."""
+    try:
+        show_round(code, demo_id, voter)
+    except Exception:
+        log.exception("The vote page could not read the demo %s", demo_id)
+        st.warning("The votes can't be reached right now. This page tries again by itself in a few seconds.",
+                   icon=":material/cloud_off:")
+
+
+def show_round(code: str, demo_id: str, voter: str | None) -> None:
     day = DemoDay(services.store())
     rnd = day.rounds.current_round(demo_id)  # the demo was found once by its code, not on every poll
     if rnd is None:
