@@ -66,7 +66,7 @@ def link_is_real(name: str, value: str) -> bool:
     try:
         store = services.store()
         if name == "vote":
-            return not services.vote_needs_sign_in() and DemoDay(store).rounds.demo_by_code(value) is not None
+            return DemoDay(store).rounds.demo_by_code(value) is not None
         if name == "share":
             return store.conversation_for_share(value) is not None
         if name == "eval_share":
@@ -79,10 +79,14 @@ def link_is_real(name: str, value: str) -> bool:
         return False
 
 
-def sign_in_page(bad_link: bool) -> None:
+def sign_in_page(bad_link: bool, to_vote: bool = False) -> None:
     st.title("EGP Playground")
     if bad_link:
         st.warning("This link is not valid (or what it shared was deleted).", icon=":material/link:")
+    if to_vote:  # a real voting link, and voting here needs signing in
+        st.info("Voting here is for signed-in people: sign in, then scan the code on the screen (or open "
+                "the voting link) again.", icon=":material/how_to_vote:")
+        return st.button("Sign in", type="primary", on_click=st.login, icon=":material/login:")
     st.write("Sign in to see your conversations.")
     st.button("Sign in", type="primary", on_click=st.login, icon=":material/login:")
 
@@ -96,8 +100,10 @@ link = link_in_url()
 team_mode = not services.personal_mode()
 signed_out = team_mode and not st.user.is_logged_in
 if signed_out:
-    if link is None or not link_is_real(*link):
-        sign_in_page(bad_link=link is not None)
+    real = link is not None and link_is_real(*link)
+    to_vote = real and link[0] == "vote" and services.vote_needs_sign_in()
+    if not real or to_vote:
+        sign_in_page(bad_link=link is not None and not real, to_vote=to_vote)
         st.stop()
     only = LINKS[link[0]]  # a signed-out visitor sees that one page, and nothing else
 elif link is not None and (link[0] not in WITH_NAVIGATION or not link[1]):

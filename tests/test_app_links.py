@@ -223,3 +223,22 @@ def test_a_padded_conversation_comparison_run_or_prompt_id_still_opens_it(links)
     at.switch_page("views/evaluate.py").run()
     assert not at.exception, at.exception
     assert at.session_state["eval_run"] == run.id
+
+
+def test_a_real_voting_link_that_needs_sign_in_says_so_not_that_it_is_invalid(app_env):
+    store = open_store()
+    code = DemoDay(store).start_demo(ANN, "Ann's demo").code
+    store.close()
+    for value, valid in ((code, True), (code.lower(), True), ("NOPE42", False)):
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.secrets["auth"] = AUTH
+        at.secrets["playground"] = {"vote_requires_sign_in": True}
+        at.user = {"is_logged_in": False}
+        at.query_params["vote"] = value
+        at.run()
+        assert not at.exception, at.exception
+        assert [b.label for b in at.button] == ["Sign in"] and not at.chat_input
+        shown = everything_shown(at)
+        assert ("This link is not valid" in shown) is not valid, (value, shown)
+        assert ("Voting here is for signed-in people" in shown) is valid, (value, shown)
+        assert "Ann's demo" not in shown
