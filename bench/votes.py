@@ -11,7 +11,8 @@ room scans the code at the start of a demo, and phones wait between rounds.
 It then opens `--phones` phone-sized pages on the `?vote=<code>` link, each in
 its own browser context (a browser is known by Streamlit's `_streamlit_xsrf`
 cookie, so every context is a different voter), `--per-browser` per Chromium
-process, `--batch` at a time; waiting, each phone asks every 10 s. The
+process, `--batch` at a time; waiting, each phone asks every `--poll` seconds
+(the app's $EGP_PLAYGROUND_VOTE_POLL_SECONDS; default ui/services.py's). The
 presenter asks a second question and opens round 2; every phone shows its
 buttons by itself. Every phone is told
 (page.evaluate) to click its answer at the same wall-clock instant. A click
@@ -55,13 +56,14 @@ What it measures honestly: real browsers, the real app, the real store
 127.0.0.1) and phones' own slowness (all pages share this machine's two cores
 with the app, which makes the app's figures pessimistic).
 
-What the runs showed (2 CPUs, through /work/bin/quiet-run): with the phone page
-asking every 3 s, 30 phones opened during an open round were the most one app
-process served (a 31st page stayed blank for minutes, load 5 to 7), and with
-50 phones asking every 3 s the presenter's page never went idle. The phone
-page asks every 10 s (views/vote.py). Last, with the presenter's page looking
-every second and redrawing only on a change (ui/demo_panel.py), and no full
-garbage collection after each script run:
+What the runs showed (2 CPUs, through /work/bin/quiet-run): with Streamlit's
+full garbage collection after every script run (its default) and the phone
+page asking every 3 s, 30 phones opened during an open round were the most one
+app process served (a 31st page stayed blank for minutes, load 5 to 7), and
+with 50 phones asking every 3 s the presenter's page never went idle; so the
+phone page asked every 10 s. Then, with the presenter's page looking every
+second and redrawing only on a change (ui/demo_panel.py), and no full garbage
+collection after each script run (.streamlit/config.toml), at every 10 s:
 - 10 phones (load 1.5 to 4): 10 of 10 counted exactly; the presenter's chart
   showed all 10 votes 0.3 s after the last one reached the store (0.4 s after
   the clicks).
@@ -72,6 +74,14 @@ garbage collection after each script run:
   50 1.6 s after that (2.3 s after the clicks; it had shown 48 at 1.2 s; an
   earlier run: 1.4 s). A presenter's click took 0.97x its time alone with 50
   phones waiting, 1.06x after the vote.
+- the phones' pace, `--poll`, 50 phones (load 4 to 18), in separate runs:
+  every 3 s: all 50 showed round 2 by themselves, median 1.7 s and at most
+  3.0 s after the store opened it; the app's process at 0.13 of a core while
+  they waited (0.01 with no phones); 50 counted exactly, 5 of 5 second votes
+  refused, the chart all 50 0.8 s after the store; a presenter's click 1.44x
+  its time alone with them waiting, 1.13x after the vote. Every 10 s: median
+  6.1 s, at most 9.9 s; 0.05 of a core; exact; chart 0.8 s; clicks 1.07x and
+  1.01x. The app's default became 3 s (ui/services.py VOTE_POLL_SECONDS).
 - Why the previous session saw 6.1 s (and its 1-second tally take 3.0 s during
   the burst): the same 50-phone run with `--post-script-gc` (Streamlit's
   default) has the app's process at 0.98 of a core from the clicks until the
@@ -108,6 +118,7 @@ from tests.fake_egp import FakeEGP  # noqa: E402
 from tests.plugins.app import CHROMIUM_FLAGS, RunningApp, wait_idle  # noqa: E402
 from tests.test_browser_compare import SAID, ask, main_text, open_three_panes  # noqa: E402
 from ui.browser_id import XSRF_COOKIE, xsrf_token  # noqa: E402
+from ui.services import VOTE_POLL_SECONDS  # noqa: E402
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
 
@@ -129,6 +140,18 @@ OBSERVER = """
   stamp(); votes();
   new MutationObserver(stamp).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
   new MutationObserver(votes).observe(document.body, {childList: true, subtree: true, characterData: true});
+}
+"""
+
+# Installed in a phone's page before the round opens: stamps when its vote buttons first show.
+SHOWS_BUTTONS = """
+() => {
+  window.__buttons = 0;
+  const seen = () => {
+    if (!window.__buttons && [...document.querySelectorAll('button')].some(b => b.innerText.trim() === 'Answer B'))
+      window.__buttons = Date.now();
+  };
+  new MutationObserver(seen).observe(document.body, {childList: true, subtree: true});
 }
 """
 
@@ -175,6 +198,22 @@ def app_cpu_seconds(app: RunningApp) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cores_since(app: RunningApp, cpu: float, t: float) -> float:
+    """CPU cores the app's process used on average since (its CPU seconds, time.monotonic()) then."""
+    return (app_cpu_seconds(app) - cpu) / (time.monotonic() - t)
+
+
+def stamp_open(day: DemoDay, demo_id: str, out: list[float]) -> None:
+    """Appends the wall-clock ms when the store first holds the demo's round 2 open (polled every 10 ms)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        rnd = day.rounds.current_round(demo_id)
+        if rnd is not None and rnd.number == 2 and rnd.status == "open":
+            out.append(time.time() * 1000)
+            return
+        time.sleep(0.01)
+
+
 def med(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
@@ -192,6 +231,9 @@ def main() -> None:
     ap.add_argument("--per-browser", type=int, default=20, help="phone pages per Chromium process")
     ap.add_argument("--patience", type=float, default=120.0,
                     help="seconds a phone page may take to show its buttons before it is reloaded")
+    ap.add_argument("--poll", type=float, default=VOTE_POLL_SECONDS,
+                    help="seconds between a phone's looks for the next round (the app's "
+                         "$EGP_PLAYGROUND_VOTE_POLL_SECONDS; default: ui/services.py VOTE_POLL_SECONDS)")
     ap.add_argument("--post-script-gc", action="store_true",
                     help="the app collects garbage after every script run (Streamlit's default; "
                          ".streamlit/config.toml turns it off)")
@@ -211,6 +253,8 @@ def main() -> None:
     env = {"STREAMLIT_SECRETS_FILES": str(secrets), "EGP_PLAYGROUND_LOCAL": "0"}
     if args.post_script_gc:
         env["STREAMLIT_RUNNER_POST_SCRIPT_GC"] = "true"
+    env["EGP_PLAYGROUND_VOTE_POLL_SECONDS"] = str(args.poll)
+    print(f"each phone looks for the next round every {args.poll:g} s")
     print(f"the app's full garbage collection after every script run: {'on' if args.post_script_gc else 'off'}")
     app = RunningApp(env, tmp).start(120)
     store = open_store(f"sqlite:///{tmp / 'history.db'}")
@@ -243,7 +287,9 @@ def main() -> None:
 
             page.evaluate(OBSERVER)
             t_quiet = time.time() * 1000
+            cpu_start = app_cpu_seconds(app), time.monotonic()
             time.sleep(args.quiet)
+            cpu_alone = cores_since(app, *cpu_start)
             t_quiet_end = time.time() * 1000
             clicks_alone = presenter_clicks(page)
             print(f"presenter's clicks with no phones: median {med(clicks_alone):.0f} ms "
@@ -284,22 +330,40 @@ def main() -> None:
                 phones.extend(batch)
                 print(f"  {len(phones)} phones ready after {time.monotonic() - t0:.0f} s (load {load()})", flush=True)
             opened = time.monotonic() - t0
+            cpu_waiting = app_cpu_seconds(app), time.monotonic()
+            time.sleep(args.quiet)  # the app's CPU while the phones only wait (round 1 revealed)
+            waiting_cores = cores_since(app, *cpu_waiting)
             ask(page, "What colour is grass?")  # round 2: the phones see it open by themselves
             page.get_by_role("button", name="Let the room vote from their phones").wait_for()
             wait_idle(page)
+            for _ctx, phone in phones:
+                phone.evaluate(SHOWS_BUTTONS)
+            t_click = time.time() * 1000
             page.get_by_role("button", name="Let the room vote from their phones").click()
+            open_at: list[float] = []
+            opened_seen = threading.Thread(target=stamp_open, args=(day, rnd.demo_id, open_at), daemon=True)
+            opened_seen.start()
             page.get_by_text("Scan to vote").wait_for()
-            t_open = time.monotonic()
+            opened_seen.join(60)
             rnd = day.rounds.current_round(rnd.demo_id)
             assert rnd.number == 2 and rnd.status == "open", rnd
+            t_open = open_at[0] if open_at else t_click
             for _ctx, phone in phones:
                 phone.get_by_role("button", name="Answer B").wait_for()
-            print(f"round 2 open: every phone shows its buttons {time.monotonic() - t_open:.1f} s later "
-                  f"(load {load()})", flush=True)
+            follow = sorted((phone.evaluate("() => window.__buttons") - t_open) / 1000 for _ctx, phone in phones)
+            print(f"round 2 open (in the store {(t_open - t_click) / 1000:.2f} s after the presenter's click): "
+                  f"the phones showed its buttons by themselves after median {med(follow):.1f} s, "
+                  f"max {follow[-1]:.1f} s (each looks every {args.poll:g} s; load {load()})", flush=True)
             print(f"{len(phones)} phone pages open and ready in {opened:.1f} s (load {load()})")
             t_loaded = time.time() * 1000
+            cpu_loaded = app_cpu_seconds(app), time.monotonic()
             time.sleep(args.quiet)  # the presenter's tally while every phone waits to vote
+            loaded_cores = cores_since(app, *cpu_loaded)
             t_loaded_end = time.time() * 1000
+            print(f"the app's process, {len(phones)} phones waiting (round 1 revealed, {args.quiet:g} s): "
+                  f"{waiting_cores:.2f} cores; {len(phones)} phones and the presenter "
+                  f"watching round 2, before the votes: {loaded_cores:.2f} cores "
+                  f"(no phones: {cpu_alone:.2f})", flush=True)
             clicks_loaded = presenter_clicks(page)
             print(f"presenter's clicks with {len(phones)} phones waiting to vote: median {med(clicks_loaded):.0f} ms",
                   flush=True)
@@ -409,8 +473,8 @@ def main() -> None:
             print("    a presenter's click (Presenter view on, then off: a full run of the compare page) "
                   "until the page shows it, median of 6:")
             print(f"      no phones: {med(clicks_alone):.0f} ms; {len(phones)} phones waiting to vote (each asks every "
-                  f"10 s): {med(clicks_loaded):.0f} ms ({med(clicks_loaded) / med(clicks_alone):.2f}x); "
-                  f"after the vote (each asks every 10 s): {med(clicks_after):.0f} ms "
+                  f"{args.poll:g} s): {med(clicks_loaded):.0f} ms ({med(clicks_loaded) / med(clicks_alone):.2f}x); "
+                  f"after the vote (each asks every {args.poll:g} s): {med(clicks_after):.0f} ms "
                   f"({med(clicks_after) / med(clicks_alone):.2f}x)")
             print(f"\nload (1/5/15 min): during the burst {load_burst}, at the end {load()}")
             for ctx in contexts:

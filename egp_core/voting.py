@@ -166,7 +166,7 @@ class DemoDay:
         """One person's vote in the demo's open round. Politely refused when it can't count.
 
         `round_id`: the round whose answers the voter saw; a tap on a page still showing an earlier round
-        (phones look every 10 s) must not count in the round the presenter opened since."""
+        (phones look every few seconds) must not count in the round the presenter opened since."""
         demo = self.rounds.demo_by_code(code)
         if demo is None:
             return VoteResult(False, "This voting link is not valid. Check the code on the screen.")

@@ -21,7 +21,7 @@ from tests.test_app_compare import (
     saved,
     texts,
 )
-from ui.services import LOCAL_OWNER
+from ui.services import LOCAL_OWNER, VOTE_POLL_SECONDS, vote_poll_seconds
 
 env = test_app_compare.env  # the compare page's fixtures
 fakes = test_app_compare.fakes
@@ -206,3 +206,14 @@ def test_vote_links_that_lead_nowhere(env):
     at.query_params["vote"] = ""  # a link cut short: told so, not the app (tests/test_app_links.py)
     at.run()
     assert any("This voting link is not valid" in e.value for e in at.error) and not at.chat_input
+
+
+def test_the_phones_pace_is_one_setting(monkeypatch):
+    """The phone page looks for the next round every VOTE_POLL_SECONDS (3 s, measured with bench/votes.py);
+    $EGP_PLAYGROUND_VOTE_POLL_SECONDS overrides it, at least 1 s; a value that is not a number is ignored."""
+    monkeypatch.delenv("EGP_PLAYGROUND_VOTE_POLL_SECONDS", raising=False)
+    assert vote_poll_seconds() == VOTE_POLL_SECONDS == 3.0
+    for value, seconds in (("5", 5.0), ("2.5", 2.5), ("0", 1.0), ("-4", 1.0), ("soon", 3.0), ("inf", 3.0),
+                           ("nan", 3.0), ("", 3.0)):
+        monkeypatch.setenv("EGP_PLAYGROUND_VOTE_POLL_SECONDS", value)
+        assert vote_poll_seconds() == seconds, value

@@ -6,6 +6,7 @@ browser session; each session gets its own clients (keys may differ per session)
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,17 @@ from ui.receipt import started_here
 LOCAL_OWNER = "local"
 STALE_STREAM_SECONDS = 10.0
 """A message still "streaming" with no save for this long has lost its writer."""
+VOTE_POLL_SECONDS = 3.0
+"""How often a phone's vote page (views/vote.py) looks for the next round; $EGP_PLAYGROUND_VOTE_POLL_SECONDS overrides it."""
+
+
+def vote_poll_seconds() -> float:
+    """VOTE_POLL_SECONDS, or $EGP_PLAYGROUND_VOTE_POLL_SECONDS when set (seconds, at least 1)."""
+    try:
+        seconds = float(os.environ.get("EGP_PLAYGROUND_VOTE_POLL_SECONDS") or VOTE_POLL_SECONDS)
+    except ValueError:
+        return VOTE_POLL_SECONDS
+    return max(1.0, seconds) if math.isfinite(seconds) else VOTE_POLL_SECONDS
 
 
 @st.cache_resource(show_spinner=False)

@@ -1,13 +1,17 @@
 """Vote: the phone-sized page behind a demo's `?vote=<code>` link. No sidebar, no sign-in.
 
 Each browser votes once per round (each signed-in person, when voting needs signing in). The page
-follows the demo by itself: it looks again every 10 s, so it shows the next round within 10 s of the presenter
+follows the demo by itself: it looks again every 3 s (ui/services.py VOTE_POLL_SECONDS;
+$EGP_PLAYGROUND_VOTE_POLL_SECONDS overrides it), so it shows the next round within about 3 s of the presenter
 opening it. After a reveal it shows the names and the demo's leaderboard so far
-(after the last round: the final one). (Measured with bench/votes.py, with
-Streamlit's garbage collection after every run still on: at every 3 s, 30
-phones with a round open saturated one app process; at every 10 s, 50 phones
-vote at once, counted exactly; now a presenter's click takes 1.0-1.1x its time
-alone.)
+(after the last round: the final one). Why 3 s (bench/votes.py, one app process,
+2 CPUs): with Streamlit's full garbage collection after every script run (its
+default), 30 phones at 3 s saturated the process, so the page asked every 10 s;
+with it off (.streamlit/config.toml), 50 phones at 3 s all showed the next round
+by themselves (median 1.7 s, at most 3.0 s after it opened), 50 votes counted
+exactly, the app's process at 0.13 of a core while they waited (a look costs
+about 3 ms), and a presenter's click took 1.44x its time alone with the 50
+phones waiting. Shorter would cost every room proportionally more for little.
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ from ui.demo_panel import standings_table
 
 log = logging.getLogger("egp_playground")
 NOTICE = "vote-notice"  # (round id, counted, message) of this session's last vote attempt
-POLL_SECONDS = 10.0
 
 
 def cast(code: str, voter: str | None, choice: str, round_id: str) -> None:
@@ -38,7 +41,7 @@ def cast(code: str, voter: str | None, choice: str, round_id: str) -> None:
     st.session_state[NOTICE] = (result.round_id, result.counted, result.message)
 
 
-@st.fragment(run_every=POLL_SECONDS)
+@st.fragment(run_every=services.vote_poll_seconds())
 def round_view(code: str, demo_id: str, voter: str | None) -> None:
     """The demo's current round, looked at again every POLL_SECONDS. A store that fails for a moment gets a
     sentence (a fragment's error would show the app's error box on every phone) and the next look again."""
