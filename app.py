@@ -21,6 +21,7 @@ evaluation or prompt opens at the root address, in its page, with the navigation
 """
 
 import logging
+import re
 
 import streamlit as st
 
@@ -79,13 +80,30 @@ def link_is_real(name: str, value: str) -> bool:
         return False
 
 
-def sign_in_page(bad_link: bool, to_vote: bool = False) -> None:
+# A cookie with the voting code a signed-out phone came with: the sign-in's redirect returns to the app's
+# root and forgets the link, so the first page after it opens that vote page (once). (Comments, not a
+# string under the name: Streamlit's "magic" would draw it.)
+AFTER_SIGN_IN = "egp_vote_after_sign_in"
+AFTER_SIGN_IN_SCRIPT = '<script>document.cookie = "VALUE; path=/; SameSite=Lax";</script>'
+
+
+def vote_after_sign_in() -> str | None:
+    """The voting code remembered across the sign-in, if any (then forgotten: it opens once)."""
+    code = re.sub(r"[^A-Z0-9]", "", (st.context.cookies or {}).get(AFTER_SIGN_IN) or "")
+    if code:
+        st.html(AFTER_SIGN_IN_SCRIPT.replace("VALUE", f"{AFTER_SIGN_IN}=; max-age=0"), unsafe_allow_javascript=True)
+    return code or None
+
+
+def sign_in_page(bad_link: bool, to_vote: str | None = None) -> None:
     st.title("EGP Playground")
     if bad_link:
         st.warning("This link is not valid (or what it shared was deleted).", icon=":material/link:")
-    if to_vote:  # a real voting link, and voting here needs signing in
-        st.info("Voting here is for signed-in people: sign in, then scan the code on the screen (or open "
-                "the voting link) again.", icon=":material/how_to_vote:")
+    if to_vote:  # a real voting link, and voting here needs signing in: remembered across the sign-in
+        st.info("Voting here is for signed-in people: sign in, and this page opens again to vote.",
+                icon=":material/how_to_vote:")
+        st.html(AFTER_SIGN_IN_SCRIPT.replace("VALUE", f"{AFTER_SIGN_IN}={to_vote}; max-age=600"),
+                unsafe_allow_javascript=True)
         return st.button("Sign in", type="primary", on_click=st.login, icon=":material/login:")
     st.write("Sign in to see your conversations.")
     st.button("Sign in", type="primary", on_click=st.login, icon=":material/login:")
@@ -101,11 +119,15 @@ team_mode = not services.personal_mode()
 signed_out = team_mode and not st.user.is_logged_in
 if signed_out:
     real = link is not None and link_is_real(*link)
-    to_vote = real and link[0] == "vote" and services.vote_needs_sign_in()
+    to_vote = re.sub(r"[^A-Z0-9]", "", link[1].upper()) if real and link[0] == "vote" \
+        and services.vote_needs_sign_in() else None
     if not real or to_vote:
         sign_in_page(bad_link=link is not None and not real, to_vote=to_vote)
         st.stop()
     only = LINKS[link[0]]  # a signed-out visitor sees that one page, and nothing else
+elif not st.query_params and team_mode and (code := vote_after_sign_in()):
+    st.query_params["vote"] = code  # just signed in from a voting link: its page, as if opened again
+    only = LINKS["vote"]
 elif link is not None and (link[0] not in WITH_NAVIGATION or not link[1]):
     only = LINKS[link[0]]  # the audience's phone page, a shared conversation or demo (or "not valid")
 else:
