@@ -43,7 +43,7 @@ def cast(code: str, voter: str | None, choice: str, round_id: str) -> None:
 
 @st.fragment(run_every=services.vote_poll_seconds())
 def round_view(code: str, demo_id: str, voter: str | None) -> None:
-    """The demo's current round, looked at again every POLL_SECONDS. A store that fails for a moment gets a
+    """The demo's current round, looked at again every few seconds. A store that fails for a moment gets a
     sentence (a fragment's error would show the app's error box on every phone) and the next look again."""
     try:
         show_round(code, demo_id, voter)
