@@ -81,7 +81,10 @@ collection after each script run (.streamlit/config.toml), at every 10 s:
   refused, the chart all 50 0.8 s after the store; a presenter's click 1.44x
   its time alone with them waiting, 1.13x after the vote. Every 10 s: median
   6.1 s, at most 9.9 s; 0.05 of a core; exact; chart 0.8 s; clicks 1.07x and
-  1.01x. The app's default became 3 s (ui/services.py VOTE_POLL_SECONDS).
+  1.01x. 80 phones every 3 s (load up to 37: the phones' Chromiums, not the
+  app): all served, median 2.5 s and at most 5.8 s to show round 2; 0.20 of a
+  core while waiting; 80 exact, chart 1.2 s after the store; clicks 2.07x
+  and 1.47x. The app's default became 3 s (ui/services.py VOTE_POLL_SECONDS).
 - Why the previous session saw 6.1 s (and its 1-second tally take 3.0 s during
   the burst): the same 50-phone run with `--post-script-gc` (Streamlit's
   default) has the app's process at 0.98 of a core from the clicks until the
