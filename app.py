@@ -87,9 +87,14 @@ AFTER_SIGN_IN = "egp_vote_after_sign_in"
 AFTER_SIGN_IN_SCRIPT = '<script>document.cookie = "VALUE; path=/; SameSite=Lax";</script>'
 
 
+def plain_code(text: str) -> str:
+    """A voting code as it may go into the cookie's script: capital letters and digits only."""
+    return re.sub(r"[^A-Z0-9]", "", text.upper())
+
+
 def vote_after_sign_in() -> str | None:
     """The voting code remembered across the sign-in, if any (then forgotten: it opens once)."""
-    code = re.sub(r"[^A-Z0-9]", "", (st.context.cookies or {}).get(AFTER_SIGN_IN) or "")
+    code = plain_code((st.context.cookies or {}).get(AFTER_SIGN_IN) or "")
     if code:
         st.html(AFTER_SIGN_IN_SCRIPT.replace("VALUE", f"{AFTER_SIGN_IN}=; max-age=0"), unsafe_allow_javascript=True)
     return code or None
@@ -102,10 +107,10 @@ def sign_in_page(bad_link: bool, to_vote: str | None = None) -> None:
     if to_vote:  # a real voting link, and voting here needs signing in: remembered across the sign-in
         st.info("Voting here is for signed-in people: sign in, and this page opens again to vote.",
                 icon=":material/how_to_vote:")
-        st.html(AFTER_SIGN_IN_SCRIPT.replace("VALUE", f"{AFTER_SIGN_IN}={to_vote}; max-age=600"),
+        st.html(AFTER_SIGN_IN_SCRIPT.replace("VALUE", f"{AFTER_SIGN_IN}={plain_code(to_vote)}; max-age=600"),
                 unsafe_allow_javascript=True)
-        return st.button("Sign in", type="primary", on_click=st.login, icon=":material/login:")
-    st.write("Sign in to see your conversations.")
+    else:
+        st.write("Sign in to see your conversations.")
     st.button("Sign in", type="primary", on_click=st.login, icon=":material/login:")
 
 
@@ -119,8 +124,7 @@ team_mode = not services.personal_mode()
 signed_out = team_mode and not st.user.is_logged_in
 if signed_out:
     real = link is not None and link_is_real(*link)
-    to_vote = re.sub(r"[^A-Z0-9]", "", link[1].upper()) if real and link[0] == "vote" \
-        and services.vote_needs_sign_in() else None
+    to_vote = link[1] if real and link[0] == "vote" and services.vote_needs_sign_in() else None
     if not real or to_vote:
         sign_in_page(bad_link=link is not None and not real, to_vote=to_vote)
         st.stop()
