@@ -114,6 +114,17 @@ def sign_in_page(bad_link: bool, to_vote: str | None = None) -> None:
     st.button("Sign in", type="primary", on_click=st.login, icon=":material/login:")
 
 
+def owners_computer_only_page(bad_link: bool) -> None:
+    """Personal mode, seen from another computer: no conversations, keys or settings; links still work."""
+    st.title("EGP Playground")
+    if bad_link:
+        st.warning("This link is not valid (or what it shared was deleted).", icon=":material/link:")
+    st.info("This playground is in personal mode: it opens only on the computer it runs on. Voting and "
+            "share links from its owner work on any device.", icon=":material/lock:")
+    st.caption("Its owner can open it to the network with `open_to_network = true` under `[playground]` "
+               "in `.streamlit/secrets.toml`, or give everyone their own sign-in (team mode).")
+
+
 IDS = ("c", "cmp", "run", "p", "demo", *LINKS)  # every query parameter that names something in the store
 for name in IDS:  # a link pasted with a space around its value (%20) still finds it
     if name in st.query_params and st.query_params[name] != st.query_params[name].strip():
@@ -122,13 +133,17 @@ for name in IDS:  # a link pasted with a space around its value (%20) still find
 link = link_in_url()
 team_mode = not services.personal_mode()
 signed_out = team_mode and not st.user.is_logged_in
-if signed_out:
+outsider = services.from_another_machine()  # personal mode, and a visitor from another computer
+if signed_out or outsider:
     real = link is not None and link_is_real(*link)
     to_vote = link[1] if real and link[0] == "vote" and services.vote_needs_sign_in() else None
     if not real or to_vote:
-        sign_in_page(bad_link=link is not None and not real, to_vote=to_vote)
+        if outsider:
+            owners_computer_only_page(bad_link=link is not None and not real)
+        else:
+            sign_in_page(bad_link=link is not None and not real, to_vote=to_vote)
         st.stop()
-    only = LINKS[link[0]]  # a signed-out visitor sees that one page, and nothing else
+    only = LINKS[link[0]]  # a signed-out (or other computer's) visitor sees that one page, and nothing else
 elif not st.query_params and team_mode and (code := vote_after_sign_in()):
     st.query_params["vote"] = code  # just signed in from a voting link: its page, as if opened again
     only = LINKS["vote"]

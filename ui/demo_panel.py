@@ -166,7 +166,8 @@ def room_panel(conv_id: str, specs: list[dict], n_answers: int) -> None:
             st.markdown(f"Code **{demo.code}** · round {rnd.number}")
             if "://localhost" in link or "://127.0.0.1" in link:
                 st.caption("Phones can't reach “localhost”: start the app with `--server.address 0.0.0.0` "
-                           "and open it through this machine's network address.")
+                           "and open it through this machine's network address. (In personal mode, other "
+                           "devices then get the voting and share links only, never your conversations.)")
             tally = day().rounds.tally(rnd.id)
             with st.container(key="live-tally"):
                 tally_chart(tally, n_answers)

@@ -18,6 +18,7 @@ from egp_core.connections import SAVED_FILE, Connection, connections_from, load_
 from egp_core.generation import MAX_LIVE, Generation, Registry
 from egp_core.local.launcher import LocalServer, ensure_local_server
 from egp_core.model_catalog import ModelCatalog
+from egp_core.network import is_this_machine
 from egp_core.store import Store, open_store
 from egp_core.store.engine import data_dir
 from egp_core.store.exchange import discard_unfinished_imports
@@ -116,6 +117,24 @@ def local_enabled() -> bool:
 def personal_mode() -> bool:
     """One person on their own computer: no sign-in configured ([auth] in secrets.toml)."""
     return _secret("auth") is None
+
+
+def open_to_network() -> bool:
+    """Personal mode serves other computers only when told: `[playground] open_to_network = true` in
+    secrets.toml or $EGP_PLAYGROUND_OPEN_TO_NETWORK=1 (a container or port forward whose visitors
+    come from another address)."""
+    flag = os.environ.get("EGP_PLAYGROUND_OPEN_TO_NETWORK", "").strip().lower()
+    if flag:
+        return flag in {"1", "true", "yes", "on"}
+    return bool((_secret("playground") or {}).get("open_to_network", False))
+
+
+def from_another_machine() -> bool:
+    """A visitor, in personal mode, from another computer: they get the voting and share links only."""
+    address = st.context.ip_address  # a str, or None for loopback; neither in AppTest (no connection)
+    if address is not None and not isinstance(address, str):
+        return False
+    return personal_mode() and not open_to_network() and not is_this_machine(address)
 
 
 def vote_needs_sign_in() -> bool:
