@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -21,6 +22,8 @@ from egp_core.voting import BAD, LETTERS, TIE, DemoDay, choice_word, short_names
 from ui import services, state
 from ui.copy_button import copy_button
 from ui.history import share_url
+
+log = logging.getLogger(__name__)
 
 DEMO_QUERY = "demo"  # ?demo=<id>: the presenter's demo survives a refresh
 SHARE_QUERY = "demo_share"  # ?demo_share=<token>: the demo, read-only (views/shared_demo.py)
@@ -190,8 +193,13 @@ def watch_votes(round_id: str, shown: dict[str, int]) -> None:
     (the browser changes their attributes), even when the content is the same, so a tally drawn
     by this fragment would change the page every second while nobody votes.
     """
-    rnd = day().rounds.get_round(round_id)
-    if rnd is None or rnd.status != "open" or day().rounds.tally(round_id) != shown:
+    try:
+        rnd = day().rounds.get_round(round_id)
+        changed = rnd is None or rnd.status != "open" or day().rounds.tally(round_id) != shown
+    except Exception:  # the store fails for a moment (a database restarting): look again in a second
+        log.exception("The presenter's page could not read the votes of round %s", round_id)
+        return
+    if changed:
         st.rerun(scope="app")
 
 
