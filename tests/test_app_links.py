@@ -20,6 +20,7 @@ from egp_core.store.prompts import PromptLibrary
 from egp_core.voting import DemoDay
 from tests.plugins.apptest import APP, markdown
 from tests.test_app_team_mode import AUTH, everything_shown
+from tests.test_app_team_mode import visit as team_visit
 
 NOT_VALID = {
     "vote": "This voting link is not valid",
@@ -117,19 +118,6 @@ def test_a_blank_link_next_to_a_real_one_does_not_hide_it(links):
 
 
 # ---- a NUL character (%00) in a link, and a database that fails, on PostgreSQL ---------------------
-
-def team_visit(params: dict[str, str], *, email: str | None, page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.secrets["auth"] = AUTH
-    at.user = {"is_logged_in": True, "email": email} if email else {"is_logged_in": False}
-    for k, v in params.items():
-        at.query_params[k] = v
-    if page:
-        at.switch_page(page)
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
 
 def went_wrong(at: AppTest) -> bool:
     return any("Something went wrong" in e.value or "could not be read" in e.value for e in at.error)

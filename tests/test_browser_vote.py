@@ -39,11 +39,7 @@ def test_a_tap_on_the_previous_rounds_answers_counts_in_no_round(compare_app, br
     demo = day.start_demo("presenter", "A demo")
     specs = [{"model": "alpha"}, {"model": "beta"}]
     r1 = day.open_round(demo, store.create_conversation("presenter", "q1", kind="compare"), specs)
-    context = browser.new_context(**test_browser_demo.PHONE)
-    phone = context.new_page()
-    phone.set_default_timeout(120_000)
-    phone.goto(f"{compare_app.url}/?vote={demo.code}", wait_until="commit")
-    test_browser_demo.shows_buttons(phone)
+    context, phone = test_browser_demo.open_phone(browser, f"{compare_app.url}/?vote={demo.code}")
     wait_idle(phone)
     phone.evaluate(AFTER_A_LOOK)  # it just looked: the next look is 10 s away
     r2 = day.open_round(demo, store.create_conversation("presenter", "q2", kind="compare"), specs)
@@ -69,11 +65,7 @@ def test_a_phone_rides_out_a_store_that_fails_for_a_moment(compare_app, browser)
     demo = day.start_demo("presenter", "A demo")
     r1 = day.open_round(demo, store.create_conversation("presenter", "q1", kind="compare"),
                         [{"model": "alpha"}, {"model": "beta"}])
-    context = browser.new_context(**test_browser_demo.PHONE)
-    phone = context.new_page()
-    phone.set_default_timeout(120_000)
-    phone.goto(f"{compare_app.url}/?vote={demo.code}", wait_until="commit")
-    test_browser_demo.shows_buttons(phone)
+    context, phone = test_browser_demo.open_phone(browser, f"{compare_app.url}/?vote={demo.code}")
     wait_idle(phone)
     with sqlite3.connect(path) as db:  # every query of the phone page fails from now on
         db.execute("ALTER TABLE round_votes RENAME TO round_votes_away")
