@@ -251,15 +251,16 @@ def test_a_five_round_blind_demo_with_a_room_of_phones_ends_with_everyone_seeing
     store.close()
 
 
-# Installed in a page: counts the script runs (full or fragment) that start from now on (one observer per
+# Installed in a page: counts the script runs (full or fragment) that end from now on (one observer per
 # page however often it is called: a second one would count every run twice).
 COUNT_RUNS = """() => {
   window.__runs = 0;
   if (window.__counting) return;
   window.__counting = true;
   const app = document.querySelector('[data-test-script-state]');
-  new MutationObserver(() => { if (app.getAttribute('data-test-script-state') === 'running') window.__runs++; })
-    .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+  // each record keeps the value it replaced: a run that began and ended between two callbacks still counts
+  new MutationObserver((ms) => { for (const m of ms) if (m.oldValue === 'running') window.__runs++; })
+    .observe(app, {attributes: true, attributeOldValue: true, attributeFilter: ['data-test-script-state']});
 }"""
 
 
