@@ -265,7 +265,9 @@ COUNT_RUNS = """() => {
 
 
 def runs_in(page, ms: int) -> int:
-    """How many times the page asks the app again in the next `ms` milliseconds."""
+    """How many times the page asks the app again in the next `ms` milliseconds (in front, as a phone's
+    page in use is: Chromium slows the timers of a page behind another one)."""
+    page.bring_to_front()
     wait_idle(page)
     page.evaluate(COUNT_RUNS)
     page.wait_for_timeout(ms)
